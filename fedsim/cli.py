@@ -1,0 +1,125 @@
+"""Command line: ``fedsim run SCENARIO.toml`` and ``fedsim report RUN_DIR``.
+
+Exit codes: 0 success; 2 bad input (scenario file, ``--set``, output folder,
+missing data or resources), with a one-line-per-problem message and no
+traceback; 1 a run that failed while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedsim", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a scenario and write its report")
+    run.add_argument("scenario", type=Path, help="scenario TOML file")
+    run.add_argument("--out", type=Path, help="output folder (default: reports/<scenario name>)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set federation.rounds=2 (repeatable)",
+    )
+    run.add_argument("--verbose", action="store_true", help="show Flower and Ray logs and tracebacks")
+    report = commands.add_parser("report", help="re-render report.md of a finished run")
+    report.add_argument("run_dir", type=Path)
+    return parser
+
+
+def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    from fedsim.simulation.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario, args.overrides)
+    except ScenarioError as err:
+        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        return EXIT_BAD_INPUT
+    out_dir = args.out or Path("reports") / scenario.name
+
+    from fedsim.report import render_report
+    from fedsim.results import save_run
+    from fedsim.results.store import RunDirError, check_writable_run_dir
+    from fedsim.simulation.run import SimulationError, run_scenario
+
+    try:
+        check_writable_run_dir(out_dir)
+    except RunDirError as err:
+        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        return EXIT_BAD_INPUT
+    f, p = scenario.federation, scenario.privacy
+    privacy = (
+        f"sample-level DP ({'ε ' + format(p.target_epsilon, 'g') if p.target_epsilon else 'σ ' + format(p.noise_multiplier, 'g')}, δ {p.target_delta:g})"
+        if p.mode == "sample"
+        else "no DP"
+    )
+    console.print(
+        f"[bold]{scenario.name}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
+        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, {escape(privacy)}",
+        highlight=False,
+    )
+
+    def on_round(record) -> None:
+        eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
+        label = "initial" if record.round == 0 else f"round {record.round}/{f.rounds}"
+        console.print(
+            f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
+            f"  clients {record.clients_trained}  {record.round_s:.1f} s",
+            highlight=False,
+        )
+
+    try:
+        result = run_scenario(scenario, verbose=args.verbose, on_round=on_round)
+    except (SimulationError, FileNotFoundError, ValueError) as err:
+        if args.verbose:
+            errors.print_exception()
+        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        bad_input = isinstance(err, FileNotFoundError) or "resources." in str(err)
+        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
+    save_run(result, out_dir)
+    report = render_report(out_dir)
+    s = result.summary
+    eps = f", ε {s['epsilon_max']:.3f} (δ {s['delta']:g})" if s["epsilon_max"] is not None else ""
+    console.print(
+        f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} %{eps}\n"
+        f"report: {report}",
+        highlight=False,
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    from fedsim.report import render_report
+    from fedsim.results.store import RunDirError
+
+    try:
+        path = render_report(args.run_dir)
+    except RunDirError as err:
+        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        return EXIT_BAD_INPUT
+    console.print(f"report: {path}", highlight=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fedsim`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    console = Console(soft_wrap=True, highlight=False)
+    errors = Console(stderr=True, soft_wrap=True, highlight=False)
+    handler = {"run": _run, "report": _report}[args.command]
+    return handler(args, console, errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Evaluating a model on a labelled data set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fedsim.data import ArrayDataset
+
+
+@dataclass(frozen=True)
+class EvalMetrics:
+    """Loss and accuracy of a model on a data set.
+
+    Attributes:
+        loss: mean cross-entropy (nats per example).
+        accuracy: fraction of examples whose arg-max logit is the label, in ``[0, 1]``.
+        num_examples: examples evaluated.
+    """
+
+    loss: float
+    accuracy: float
+    num_examples: int
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: ArrayDataset, *, device: torch.device, batch_size: int = 1024
+) -> EvalMetrics:
+    """Evaluate ``model`` on every example of ``data``.
+
+    Args:
+        model: maps ``(B, *input)`` to logits ``(B, K)``.
+        data: the examples.
+        device: where the model runs.
+        batch_size: examples per forward pass (memory only; the result is the same).
+
+    Raises:
+        ValueError: if ``data`` is empty.
+    """
+    if len(data) == 0:
+        raise ValueError("cannot evaluate on an empty data set")
+    model.to(device).eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(data), batch_size):
+        x = torch.tensor(data.x[start : start + batch_size], device=device)  # (B, *input)
+        y = torch.tensor(data.y[start : start + batch_size], device=device)  # (B,)
+        logits = model(x)  # (B, K)
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(dim=1) == y).sum())
+    return EvalMetrics(loss=loss_sum / len(data), accuracy=correct / len(data), num_examples=len(data))

@@ -1,0 +1,64 @@
+"""Model registry: choose an architecture by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from fedsim.models.cnn import CNN
+
+_MODELS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
+    "cnn": CNN,
+}
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`build_model`."""
+    return sorted(_MODELS)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model clients train.
+
+    Args:
+        name: registry name, one of :func:`available_models`.
+    """
+
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in _MODELS:
+            raise ValueError(f"unknown model {self.name!r}; choose one of {available_models()}")
+
+
+def build_model(
+    spec: ModelSpec, *, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None
+) -> nn.Module:
+    """Build a freshly initialised model.
+
+    Args:
+        spec: which model.
+        input_shape: shape of one example, e.g. ``(1, 28, 28)``.
+        num_classes: number of classes.
+        seed: if given, initialise weights from this seed without touching the
+            caller's global torch RNG state.
+
+    Returns:
+        An ``nn.Module`` on the CPU mapping ``(B, *input_shape)`` to ``(B, num_classes)``.
+
+    Example:
+        >>> a = build_model(ModelSpec("cnn"), input_shape=(1, 8, 8), num_classes=10, seed=0)
+        >>> b = build_model(ModelSpec("cnn"), input_shape=(1, 8, 8), num_classes=10, seed=0)
+        >>> all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+        True
+    """
+    factory = _MODELS[spec.name]
+    if seed is None:
+        return factory(input_shape, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory(input_shape, num_classes)

@@ -1,0 +1,97 @@
+"""Opacus DP-SGD, wrapped so that the training loop stays plain PyTorch."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from opacus import PrivacyEngine
+from opacus.validators import ModuleValidator
+from torch import nn
+from torch.utils.data import DataLoader
+
+
+@dataclass(frozen=True)
+class PrivateTraining:
+    """Objects that act like their non-private counterparts, from Opacus.
+
+    Attributes:
+        module: the model wrapped to compute (or bound) per-sample gradients;
+            its parameters are the original model's tensors.
+        optimizer: clips per-sample gradients to ``max_grad_norm`` and adds noise.
+        criterion: the loss; under ghost clipping a wrapper that runs the double
+            backward pass, else the original criterion.
+        data_loader: Poisson-sampling loader (``DPDataLoader``).
+        sample_rate: q of the Poisson sampler, for the privacy ledger.
+    """
+
+    module: nn.Module
+    optimizer: torch.optim.Optimizer
+    criterion: nn.Module
+    data_loader: DataLoader
+    sample_rate: float
+
+
+def make_private(
+    *,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: nn.Module,
+    data_loader: DataLoader,
+    noise_multiplier: float,
+    max_grad_norm: float,
+    grad_sample_mode: str = "ghost",
+    noise_generator: torch.Generator | None = None,
+) -> PrivateTraining:
+    """Turn a model, optimiser, loss and loader into their DP-SGD counterparts.
+
+    A thin wrapper over ``opacus.PrivacyEngine.make_private`` with Poisson
+    sampling and flat clipping. The engine's own accountant is not used: a fresh
+    engine per round knows only that round, so the round's mechanism
+    parameters go to :class:`fedsim.privacy.PrivacyLedger` instead.
+
+    Args:
+        module: the model; must pass ``opacus.validators.ModuleValidator``.
+        optimizer: an optimiser over ``module``'s parameters.
+        criterion: the loss, with mean reduction.
+        data_loader: a loader over the client's data set; its generator (if any)
+            seeds Poisson sampling.
+        noise_multiplier: σ (≥ 0).
+        max_grad_norm: per-sample clipping bound C (> 0).
+        grad_sample_mode: ``ghost``, ``hooks`` or ``functorch``.
+        noise_generator: seeds the Gaussian noise (None: Opacus's default RNG).
+
+    Raises:
+        ValueError: if Opacus's validator rejects the model (message lists why).
+    """
+    errors = ModuleValidator.validate(module, strict=False)
+    if errors:
+        raise ValueError(f"model is not trainable under Opacus: {errors}")
+    engine = PrivacyEngine(accountant="rdp")
+    with warnings.catch_warnings():
+        # Opacus warns that its default RNG is not cryptographically secure.
+        warnings.simplefilter("ignore", UserWarning)
+        result = engine.make_private(
+            module=module,
+            optimizer=optimizer,
+            criterion=criterion,
+            data_loader=data_loader,
+            noise_multiplier=noise_multiplier,
+            max_grad_norm=max_grad_norm,
+            poisson_sampling=True,
+            grad_sample_mode=grad_sample_mode,
+            noise_generator=noise_generator,
+        )
+    if len(result) == 4:
+        private_module, private_optimizer, private_criterion, private_loader = result
+    else:
+        private_module, private_optimizer, private_loader = result
+        private_criterion = criterion
+    return PrivateTraining(
+        module=private_module,
+        optimizer=private_optimizer,
+        criterion=private_criterion,
+        data_loader=private_loader,
+        sample_rate=float(private_loader.sample_rate),
+    )

@@ -1,0 +1,80 @@
+"""Per-client privacy ledger: composes ε over every round a client trained."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from fedsim.privacy.calibrate import compute_epsilon
+from fedsim.privacy.events import PrivacyEvent
+
+
+@dataclass
+class PrivacyLedger:
+    """Records each client's DP-SGD rounds and composes its ε with an Opacus accountant.
+
+    The ledger is the only place ε is computed. It keeps each client's history
+    of :class:`PrivacyEvent` (one per round it trained) and composes the whole
+    history with the chosen accountant, so a client's ε covers every round it
+    took part in (sample-level DP of that client's data set; rounds it was not
+    sampled in cost nothing, since its data were not touched).
+
+    Args:
+        delta: δ of every ε the ledger reports, in ``(0, 1)``.
+        accountant: ``rdp`` or ``prv``.
+
+    Example:
+        >>> ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
+        >>> ledger.record(0, server_round=1, event=PrivacyEvent(1.0, 0.01, 100))
+        >>> ledger.record(0, server_round=2, event=PrivacyEvent(1.0, 0.01, 100))
+        >>> ledger.rounds_trained(0), round(ledger.epsilon(0), 2)
+        (2, 1.73)
+    """
+
+    delta: float
+    accountant: str = "rdp"
+    _history: dict[int, list[tuple[int, PrivacyEvent]]] = field(
+        default_factory=lambda: defaultdict(list), init=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.delta < 1:
+            raise ValueError(f"delta must be in (0, 1), got {self.delta}")
+
+    def record(self, client: int, *, server_round: int, event: PrivacyEvent) -> None:
+        """Add one round of DP-SGD on ``client``.
+
+        Raises:
+            ValueError: if the client already has an event for ``server_round``.
+        """
+        if any(r == server_round for r, _ in self._history[client]):
+            raise ValueError(f"client {client} already recorded round {server_round}")
+        self._history[client].append((server_round, event))
+
+    def history(self, client: int) -> list[tuple[int, PrivacyEvent]]:
+        """``(server_round, event)`` pairs of ``client``, in recording order."""
+        return list(self._history.get(client, []))
+
+    def rounds_trained(self, client: int) -> int:
+        """Number of rounds ``client`` trained in."""
+        return len(self._history.get(client, []))
+
+    def epsilon(self, client: int) -> float:
+        """ε of ``client`` at the ledger's δ over all its recorded rounds (0 if none)."""
+        history = tuple(event.as_history_entry() for _, event in self._history.get(client, []))
+        return compute_epsilon(history, delta=self.delta, accountant=self.accountant)
+
+    def epsilons(self) -> dict[int, float]:
+        """ε of every client that has trained at least once."""
+        return {client: self.epsilon(client) for client in sorted(self._history)}
+
+    def epsilon_max(self) -> float:
+        """The run's ε: the largest over clients (0 if nobody trained)."""
+        values = self.epsilons().values()
+        return max(values, default=0.0)
+
+    def epsilon_mean(self) -> float:
+        """Mean ε over clients that trained (0 if nobody trained)."""
+        values = list(self.epsilons().values())
+        return math.fsum(values) / len(values) if values else 0.0

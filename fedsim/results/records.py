@@ -1,0 +1,75 @@
+"""Plain result records: the leaf of the package that any layer may import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """The global model after one round (round 0: the initial model).
+
+    Attributes:
+        round: server round, 0 for the initial model.
+        accuracy: test accuracy of the global model, in ``[0, 1]``.
+        loss: mean test cross-entropy (nats per example).
+        epsilon_max: largest ε over clients after this round (None without DP).
+        epsilon_mean: mean ε over clients that have trained (None without DP).
+        clients_trained: clients whose update was aggregated this round.
+        clients_failed: clients whose training failed this round.
+        train_loss: example-weighted mean local training loss (None in round 0).
+        round_s: wall seconds of the round (training, aggregation, evaluation).
+    """
+
+    round: int
+    accuracy: float
+    loss: float
+    epsilon_max: float | None
+    epsilon_mean: float | None
+    clients_trained: int
+    clients_failed: int
+    train_loss: float | None
+    round_s: float
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """One client at the end of the run.
+
+    Attributes:
+        client: partition id.
+        examples: training examples the client holds.
+        rounds_trained: rounds its update was aggregated in.
+        epsilon: its composed ε at the run's δ (None without DP).
+        noise_multiplier: σ it trained with (None without DP or if it never trained).
+        sample_rate: its Poisson sampling rate q (None without DP or if it never trained).
+    """
+
+    client: int
+    examples: int
+    rounds_trained: int
+    epsilon: float | None
+    noise_multiplier: float | None
+    sample_rate: float | None
+
+
+@dataclass
+class RunResult:
+    """Everything a finished run produced, as written by :func:`fedsim.results.save_run`.
+
+    Attributes:
+        summary: headline figures (scenario, dataset, model, num_clients,
+            rounds_completed, final_accuracy, final_loss, epsilon_max, delta,
+            wall_s, ...), JSON-serialisable.
+        rounds: one record per round, round 0 first.
+        clients: one record per client, by partition id.
+        scenario: the resolved scenario (kebab-case keys).
+        label_counts: examples per (client, class), shape ``(clients, classes)``.
+    """
+
+    summary: dict[str, Any]
+    rounds: list[RoundRecord] = field(default_factory=list)
+    clients: list[ClientRecord] = field(default_factory=list)
+    scenario: dict[str, Any] = field(default_factory=dict)
+    label_counts: list[list[int]] = field(default_factory=list)

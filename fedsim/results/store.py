@@ -1,0 +1,193 @@
+"""Saving and loading a run directory.
+
+A complete run directory holds::
+
+    scenario.toml     the resolved scenario (every default filled in)
+    rounds.csv        one row per round (RoundRecord fields)
+    clients.csv       one row per client (ClientRecord fields)
+    partition.csv     label counts per client (client, then one column per class)
+    summary.json      headline figures; written last, with "status": "complete"
+
+Files are written to a temporary sibling directory which then replaces the
+target, so a crash never leaves a half-written run that looks complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from fedsim.results.records import ClientRecord, RoundRecord, RunResult
+
+RUN_FILES = ("scenario.toml", "rounds.csv", "clients.csv", "partition.csv", "summary.json")
+COMPLETE = "complete"
+
+
+class RunDirError(ValueError):
+    """A run directory that cannot be written or read."""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "inf" if math.isinf(value) else repr(value)
+    return str(value)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([[_cell(v) for v in row] for row in rows])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return repr(value)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Write a two-level dict (top-level keys, then tables) as TOML.
+
+    Example:
+        >>> print(dump_toml({"name": "a", "data": {"dataset": "digits"}}))
+        name = "a"
+        <BLANKLINE>
+        [data]
+        dataset = "digits"
+        <BLANKLINE>
+    """
+    top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    out = "\n".join(top) + "\n"
+    for key, table in data.items():
+        if isinstance(table, dict):
+            out += f"\n[{key}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in table.items())
+    return out
+
+
+def check_writable_run_dir(out_dir: Path) -> None:
+    """Refuse to replace a non-empty directory that is not a fedsim run.
+
+    Raises:
+        RunDirError: if ``out_dir`` is a file, or a non-empty directory without
+            a fedsim ``summary.json`` or ``scenario.toml``.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not ((out_dir / "summary.json").is_file() or (out_dir / "scenario.toml").is_file()):
+            raise RunDirError(
+                f"{out_dir}: not empty and not a fedsim run directory; "
+                "choose another --out or empty it"
+            )
+
+
+def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write ``result`` (and any extra files, e.g. plots) to ``out_dir`` atomically.
+
+    Args:
+        result: the run.
+        out_dir: the run directory; an earlier fedsim run there is replaced.
+        extra_files: relative file name → bytes, written alongside.
+
+    Returns:
+        ``out_dir`` as a Path.
+
+    Raises:
+        RunDirError: if ``out_dir`` is not a replaceable run directory.
+    """
+    out_dir = Path(out_dir)
+    check_writable_run_dir(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (tmp / "scenario.toml").write_text(dump_toml(result.scenario), encoding="utf-8")
+        round_fields = [f.name for f in fields(RoundRecord)]
+        _write_csv(tmp / "rounds.csv", round_fields, [[getattr(r, n) for n in round_fields] for r in result.rounds])
+        client_fields = [f.name for f in fields(ClientRecord)]
+        _write_csv(tmp / "clients.csv", client_fields, [[getattr(c, n) for n in client_fields] for c in result.clients])
+        num_classes = len(result.label_counts[0]) if result.label_counts else 0
+        _write_csv(
+            tmp / "partition.csv",
+            ["client"] + [f"class_{k}" for k in range(num_classes)],
+            [[i, *counts] for i, counts in enumerate(result.label_counts)],
+        )
+        for name, payload in (extra_files or {}).items():
+            (tmp / name).write_bytes(payload)
+        summary = {**result.summary, "status": COMPLETE}
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _parse(value: str, kind: type) -> Any:
+    if value == "":
+        return None
+    if kind is int:
+        return int(value)
+    if kind is float:
+        return float(value)
+    return value
+
+
+def load_run(run_dir: str | Path) -> RunResult:
+    """Read a complete run directory written by :func:`save_run`.
+
+    Raises:
+        RunDirError: if a file is missing or ``summary.json`` does not say the
+            run is complete.
+    """
+    import tomllib
+
+    run_dir = Path(run_dir)
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise RunDirError(f"{run_dir}: not a complete fedsim run (missing {', '.join(missing)})")
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    if summary.get("status") != COMPLETE:
+        raise RunDirError(f"{run_dir}: summary.json does not mark the run complete")
+
+    def records(cls: type, name: str) -> list[Any]:
+        kinds = {f.name: (int if "int" in str(f.type) else float if "float" in str(f.type) else str) for f in fields(cls)}
+        return [cls(**{k: _parse(v, kinds[k]) for k, v in row.items()}) for row in _read_csv(run_dir / name)]
+
+    label_counts = [[int(v) for k, v in row.items() if k != "client"] for row in _read_csv(run_dir / "partition.csv")]
+    return RunResult(
+        summary=summary,
+        rounds=records(RoundRecord, "rounds.csv"),
+        clients=records(ClientRecord, "clients.csv"),
+        scenario=tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8")),
+        label_counts=label_counts,
+    )
+
+
+def as_dicts(items: list[Any]) -> list[dict[str, Any]]:
+    """Records as plain dicts (for tables)."""
+    return [asdict(item) for item in items]

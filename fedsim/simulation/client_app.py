@@ -1,0 +1,131 @@
+"""The Flower ClientApp: one simulated client's training round.
+
+Each message from the server carries the global model's arrays. The client
+loads its shard (cached per Ray worker process), trains locally with plain
+PyTorch (:func:`fedsim.client.train`), under Opacus DP-SGD when the scenario
+asks for sample-level DP, and replies with its new arrays and metrics,
+including its :class:`fedsim.privacy.PrivacyEvent` parameters for the
+server's ledger.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from torch import nn
+
+from fedsim.client import create_data_loader, create_optimizer, train
+from fedsim.data import ArrayDataset, DataSpec, load_dataset
+from fedsim.models import build_model
+from fedsim.partition import PartitionSpec, partition
+from fedsim.privacy import make_private, resolve_noise_multiplier
+
+
+@lru_cache(maxsize=4)
+def client_partitions(data: DataSpec, split: PartitionSpec) -> tuple[np.ndarray, ...]:
+    """Index arrays of every client's shard (cached per process)."""
+    train_set, _ = load_dataset(data)
+    return tuple(partition(train_set.y, split))
+
+
+def client_shard(data: DataSpec, split: PartitionSpec, partition_id: int) -> ArrayDataset:
+    """The training examples of client ``partition_id``."""
+    train_set, _ = load_dataset(data)
+    return train_set.subset(client_partitions(data, split)[partition_id])
+
+
+def get_device() -> torch.device:
+    """CUDA when a GPU is visible to this worker, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _round_seed(seed: int, partition_id: int, server_round: int) -> int:
+    """A distinct, reproducible seed per (run seed, client, round)."""
+    return int(np.random.SeedSequence([seed, partition_id, server_round]).generate_state(1)[0])
+
+
+def create_client_app(specs) -> ClientApp:
+    """Build the ClientApp for a scenario.
+
+    Args:
+        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs` (small, frozen;
+            pickled to the Ray workers with the app).
+
+    Returns:
+        A ``ClientApp`` whose ``train`` handler replies with ``"arrays"`` (the
+        unwrapped model's state dict) and ``"metrics"`` (``num-examples``,
+        ``train-loss``, ``partition-id``, ``steps`` and, under DP,
+        ``noise-multiplier`` and ``sample-rate``).
+    """
+    app = ClientApp()
+
+    @app.train()
+    def handle_train(msg: Message, context: Context) -> Message:
+        partition_id = int(context.node_config["partition-id"])
+        server_round = int(msg.content["config"]["server-round"])
+        shard = client_shard(specs.data, specs.partition, partition_id)
+        device = get_device()
+        seed = _round_seed(specs.seed, partition_id, server_round)
+
+        model = build_model(
+            specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes
+        )
+        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
+        model.to(device)
+        loader = create_data_loader(shard, batch_size=specs.train.batch_size, shuffle=True, seed=seed)
+        optimizer = create_optimizer(model, specs.train)
+        criterion: nn.Module = nn.CrossEntropyLoss()
+        trained_model: nn.Module = model
+        metrics: dict[str, float | int] = {"partition-id": partition_id}
+
+        if specs.privacy.is_private:
+            sigma = resolve_noise_multiplier(
+                specs.privacy,
+                num_examples=len(shard),
+                batch_size=specs.train.batch_size,
+                steps_per_round=specs.train.steps_per_round,
+                rounds=specs.federation.rounds,
+            )
+            noise_generator = torch.Generator(device=device)
+            noise_generator.manual_seed(seed + 1)
+            private = make_private(
+                module=model,
+                optimizer=optimizer,
+                criterion=criterion,
+                data_loader=loader,
+                noise_multiplier=sigma,
+                max_grad_norm=specs.privacy.max_grad_norm,
+                grad_sample_mode=specs.privacy.grad_sample_mode,
+                noise_generator=noise_generator,
+            )
+            trained_model, optimizer, criterion, loader = (
+                private.module,
+                private.optimizer,
+                private.criterion,
+                private.data_loader,
+            )
+            metrics.update({"noise-multiplier": sigma, "sample-rate": private.sample_rate})
+
+        result = train(
+            trained_model,
+            loader,
+            optimizer,
+            criterion,
+            epochs=specs.train.local_epochs,
+            device=device,
+            max_steps=specs.train.local_steps,
+        )
+        metrics.update(
+            {"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps}
+        )
+        # Send the unwrapped module's weights: Opacus's wrapper prefixes names with "_module.".
+        reply = RecordDict(
+            {"arrays": ArrayRecord(model.cpu().state_dict()), "metrics": MetricRecord(metrics)}
+        )
+        return Message(content=reply, reply_to=msg)
+
+    return app

@@ -1,0 +1,196 @@
+"""Running one scenario through Flower's simulation engine on Ray.
+
+This module is the only caller of ``flwr.simulation.run_simulation`` (deprecated
+in Flower 1.42 in favour of ``flwr run``, which needs an installed Flower app
+and leaves a SuperLink process behind).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+
+import torch  # noqa: E402
+from flwr.app import ArrayRecord  # noqa: E402
+from flwr.simulation import run_simulation  # noqa: E402
+
+from fedsim.data import load_dataset  # noqa: E402
+from fedsim.models import build_model  # noqa: E402
+from fedsim.partition import partition_stats  # noqa: E402
+from fedsim.privacy import PrivacyLedger  # noqa: E402
+from fedsim.results import RoundRecord, RunResult  # noqa: E402
+from fedsim.simulation.client_app import client_partitions, create_client_app, get_device  # noqa: E402
+from fedsim.simulation.recorder import RunRecorder  # noqa: E402
+from fedsim.simulation.scenario import Scenario  # noqa: E402
+from fedsim.simulation.server_app import create_server_app  # noqa: E402
+
+
+class SimulationError(RuntimeError):
+    """The simulation could not run or did not complete every round."""
+
+
+def _quiet_logging(verbose: bool) -> None:
+    """Silence Flower (and Opacus's root-logger double printing) unless verbose."""
+    flwr_logger = logging.getLogger("flwr")
+    flwr_logger.propagate = False  # Opacus calls logging.basicConfig on import
+    flwr_logger.setLevel(logging.DEBUG if verbose else logging.ERROR)
+    if not verbose:
+        warnings.filterwarnings("ignore", module="opacus")
+        warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+
+
+def backend_config(specs, *, verbose: bool) -> dict:
+    """The Ray backend configuration for ``run_simulation``.
+
+    Raises:
+        SimulationError: if clients ask for a GPU on a local run without one
+            (Flower's actor pool would otherwise wait forever).
+    """
+    fed = specs.federation
+    if fed.client_gpus > 0 and fed.ray_address == "local" and not torch.cuda.is_available():
+        raise SimulationError(
+            f"resources.client-gpus = {fed.client_gpus} but no CUDA GPU is visible; "
+            "set resources.client-gpus = 0 or run on a machine with a GPU"
+        )
+    if fed.ray_address == "local" and fed.client_cpus > (os.cpu_count() or 1):
+        raise SimulationError(
+            f"resources.client-cpus = {fed.client_cpus} but this machine has "
+            f"{os.cpu_count()} CPUs; lower it"
+        )
+    init_args: dict = {"address": fed.ray_address, "include_dashboard": False}
+    if not verbose:
+        init_args.update({"logging_level": logging.ERROR, "log_to_driver": False})
+    return {
+        "init_args": init_args,
+        "client_resources": {"num_cpus": fed.client_cpus, "num_gpus": fed.client_gpus},
+    }
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    verbose: bool = False,
+    on_round: Callable[[RoundRecord], None] | None = None,
+) -> RunResult:
+    """Run a scenario end to end and return its results (nothing is written).
+
+    Pipeline:
+
+    1. resolve the scenario into per-layer specs;
+    2. load the data set and split its training set among clients (the same
+       cached split the Ray workers compute);
+    3. build the seeded initial model, the privacy ledger and the recorder;
+    4. run the Flower ServerApp and ClientApps with ``run_simulation`` on Ray;
+    5. check every round completed, then assemble the :class:`RunResult`.
+
+    Args:
+        scenario: a validated scenario.
+        verbose: show Flower and Ray logs.
+        on_round: called after each round with its record (progress display).
+
+    Raises:
+        SimulationError: on a resource problem or if the run stopped early.
+        FileNotFoundError: if the data set is not installed.
+    """
+    start = time.perf_counter()
+    _quiet_logging(verbose)
+    specs = scenario.specs()  # 1
+    config = backend_config(specs, verbose=verbose)
+
+    train_set, test_set = load_dataset(specs.data)  # 2
+    parts = client_partitions(specs.data, specs.partition)
+    sizes = [len(p) for p in parts]
+    if specs.privacy.is_private and min(sizes) < 1:
+        raise SimulationError("a client received no examples; use fewer clients or a larger alpha")
+
+    model = build_model(  # 3
+        specs.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=specs.seed
+    )
+    initial_arrays = ArrayRecord(model.state_dict())
+    ledger = (
+        PrivacyLedger(delta=specs.privacy.target_delta, accountant=specs.privacy.accountant)
+        if specs.privacy.is_private
+        else None
+    )
+    recorder = RunRecorder(
+        test_set=test_set,
+        model=model,
+        ledger=ledger,
+        device=get_device(),
+        on_round=on_round or (lambda record: None),
+    )
+
+    run_simulation(  # 4
+        server_app=create_server_app(specs, recorder, initial_arrays),
+        client_app=create_client_app(specs),
+        num_supernodes=specs.federation.num_clients,
+        backend_name="ray",
+        backend_config=config,
+        verbose_logging=verbose,
+    )
+
+    completed = max((r.round for r in recorder.rounds), default=-1)  # 5
+    if completed < specs.federation.rounds:
+        raise SimulationError(
+            f"the simulation stopped after round {max(completed, 0)} of {specs.federation.rounds}; "
+            "rerun with --verbose to see Flower's and Ray's logs"
+        )
+    final = recorder.rounds[-1]
+    summary = {
+        "scenario": specs.name,
+        "dataset": specs.data.dataset,
+        "model": specs.model.name,
+        "partitioner": specs.partition.name,
+        "num_clients": specs.federation.num_clients,
+        "rounds_completed": completed,
+        "final_accuracy": final.accuracy,
+        "final_loss": final.loss,
+        "privacy_mode": specs.privacy.mode,
+        "epsilon_max": final.epsilon_max,
+        "epsilon_mean": final.epsilon_mean,
+        "target_epsilon": specs.privacy.target_epsilon if specs.privacy.is_private else None,
+        "delta": specs.privacy.target_delta if specs.privacy.is_private else None,
+        "accountant": specs.privacy.accountant if specs.privacy.is_private else None,
+        "max_grad_norm": specs.privacy.max_grad_norm if specs.privacy.is_private else None,
+        "seed": specs.seed,
+        "wall_s": time.perf_counter() - start,
+        "environment": _environment(),
+    }
+    return RunResult(
+        summary=summary,
+        rounds=recorder.rounds,
+        clients=recorder.client_records(sizes),
+        scenario=scenario.to_toml_dict(),
+        label_counts=partition_stats(train_set.y, list(parts), train_set.num_classes).tolist(),
+    )
+
+
+def _environment() -> dict:
+    """Versions and hardware the run used, for the report."""
+    import platform
+
+    import flwr
+    import opacus
+    import ray
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "flwr": flwr.__version__,
+        "ray": ray.__version__,
+        "opacus": opacus.__version__,
+    }
+
+
+__all__ = ["SimulationError", "backend_config", "run_scenario"]

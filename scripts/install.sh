@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install fedsim and everything it needs on a Debian machine, idempotently.
+#
+#   1. Debian packages: the offline data sets (dataset-fashion-mnist, bible-kjv)
+#      when they are missing (needs root; skipped with a notice otherwise).
+#   2. A virtual environment in .venv (override with FEDSIM_VENV).
+#   3. torch, pinned (override with FEDSIM_TORCH, e.g. "torch==2.13.0"):
+#      on this project's CPU machines pip takes a CPU build from local disk;
+#      on a machine with an NVIDIA GPU the same pin from PyPI is a CUDA build.
+#      To force a CPU build elsewhere set
+#      FEDSIM_TORCH_INDEX=https://download.pytorch.org/whl/cpu
+#   4. fedsim itself, editable, with its test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${FEDSIM_VENV:-.venv}
+TORCH=${FEDSIM_TORCH:-torch==2.13.0}
+PY=${PYTHON:-python3}
+
+need_apt=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
+command -v bible >/dev/null 2>&1 || need_apt+=(bible-kjv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "[install] apt-get install ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "[install] not root: please run 'sudo apt-get install ${need_apt[*]}'" >&2
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[install] creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
+  echo "[install] $TORCH"
+  if [ -n "${FEDSIM_TORCH_INDEX:-}" ]; then
+    "${PIP[@]}" install "$TORCH" --index-url "$FEDSIM_TORCH_INDEX"
+  else
+    "${PIP[@]}" install "$TORCH"
+  fi
+fi
+
+echo "[install] fedsim and its dependencies"
+"${PIP[@]}" install -e ".[test]"
+echo "[install] done: $("$VENV/bin/python" -c 'import torch, flwr, opacus; print(f"torch {torch.__version__} (cuda={torch.cuda.is_available()}), flwr {flwr.__version__}, opacus {opacus.__version__}")')"

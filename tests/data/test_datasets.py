@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from fedsim.data import DataSpec, load_dataset
+from fedsim.data.datasets import FASHION_MNIST_DIR_ENV, _read_idx
+
+
+def test_fashion_mnist_official_split():
+    # Arrange / Act
+    train, test = load_dataset(DataSpec("fashion-mnist"))
+    # Assert: the official 60,000 / 10,000 split, 28x28 grey images, balanced 10 classes
+    assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+    assert train.x.dtype == np.float32 and train.y.dtype == np.int64
+    assert np.bincount(train.y).tolist() == [6000] * 10
+    assert np.bincount(test.y).tolist() == [1000] * 10
+    # normalised with the training set's statistics
+    assert abs(float(train.x.mean())) < 0.01 and abs(float(train.x.std()) - 1.0) < 0.01
+
+
+def test_digits_fixed_stratified_split():
+    train, test = load_dataset(DataSpec("digits"))
+    assert (len(train), len(test)) == (1347, 450)
+    assert train.input_shape == (1, 8, 8)
+    assert set(np.unique(test.y)) == set(range(10))
+    assert float(train.x.min()) == -1.0 and float(train.x.max()) == 1.0
+
+
+def test_missing_fashion_mnist_names_the_package(tmp_path, monkeypatch):
+    monkeypatch.setenv(FASHION_MNIST_DIR_ENV, str(tmp_path))
+    load_dataset.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+            load_dataset(DataSpec("fashion-mnist"))
+    finally:
+        load_dataset.cache_clear()
+
+
+def test_idx_reader_rejects_garbage(tmp_path):
+    bad = tmp_path / "x.idx"
+    bad.write_bytes(b"\x00\x00\x0d\x01\x00\x00\x00\x02ab")
+    with pytest.raises(ValueError, match="not an unsigned-byte IDX file"):
+        _read_idx(bad)
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        DataSpec("cifar")

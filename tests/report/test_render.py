@@ -1,0 +1,26 @@
+import re
+
+from fedsim.report import render_report
+from fedsim.results import save_run
+from tests.results.test_store import sample_result
+
+
+def test_report_references_existing_plots_and_tables(tmp_path):
+    # Arrange
+    result = sample_result()
+    result.summary.update(
+        dataset="digits", model="cnn", partitioner="iid", num_clients=2, rounds_completed=1, final_loss=1.2,
+        privacy_mode="sample", delta=1e-5, target_epsilon=2.0, epsilon_mean=1.4, accountant="rdp",
+        max_grad_norm=1.0, wall_s=3.0,
+    )
+    out = save_run(result, tmp_path / "run")
+    # Act
+    text = render_report(out).read_text()
+    # Assert
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert images == ["accuracy_loss.png", "epsilon.png", "partition.png"]
+    for name in images:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| 50.00 % |" in text  # headline accuracy
+    assert "Run ε (max over clients): 1.5" in text
+    assert "RDP" in text and "δ = 1e-05" in text

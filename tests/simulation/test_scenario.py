@@ -1,0 +1,130 @@
+"""Scenario validation: a good file, and bad files whose messages name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from fedsim.simulation.scenario import ScenarioError, load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["quickstart.toml", "digits-smoke.toml"])
+def test_shipped_scenarios_are_valid(name):
+    # Arrange / Act
+    scenario = load_scenario(ROOT / "scenarios" / name)
+    # Assert
+    assert scenario.name == name.removesuffix(".toml")
+    assert scenario.privacy.mode == "sample"
+
+
+def test_good_file_resolves_defaults_and_specs(tmp_path):
+    # Arrange
+    path = write(
+        tmp_path,
+        'name = "ok"\n[data]\ndataset = "digits"\npartitioner = "dirichlet"\nalpha = 0.5\n'
+        "[federation]\nnum-clients = 4\nrounds = 3\nlearning-rate = 1\n"
+        "[privacy]\ntarget-epsilon = 2\n",
+    )
+    # Act
+    scenario = load_scenario(path)
+    specs = scenario.specs()
+    # Assert
+    assert specs.partition.alpha == 0.5 and specs.partition.num_partitions == 4
+    assert specs.train.learning_rate == 1.0 and specs.federation.rounds == 3
+    assert specs.privacy.target_epsilon == 2.0 and specs.privacy.target_delta == 1e-5
+    assert scenario.to_toml_dict()["federation"]["batch-size"] == 64
+
+
+def test_set_overrides_one_key(tmp_path):
+    path = write(tmp_path, 'name = "ok"\n[federation]\nrounds = 5\n')
+    scenario = load_scenario(path, ["federation.rounds=2", "data.dataset=digits"])
+    assert scenario.federation.rounds == 2
+    assert scenario.data.dataset == "digits"
+
+
+BAD = {
+    "unknown top key": ('name = "x"\nepochs = 3\n', "epochs: unknown key; allowed keys here:"),
+    "unknown nested key": (
+        'name = "x"\n[federation]\nnum_clients = 3\n',
+        "federation.num_clients: unknown key; allowed keys here: batch-size",
+    ),
+    "wrong type": ('name = "x"\n[federation]\nrounds = "five"\n', "federation.rounds: Input should be a valid integer"),
+    "negative epsilon": (
+        'name = "x"\n[privacy]\ntarget-epsilon = -1.0\n',
+        "privacy.target-epsilon: Input should be greater than 0 (got -1.0)",
+    ),
+    "delta out of range": (
+        'name = "x"\n[privacy]\ntarget-epsilon = 1.0\ntarget-delta = 1.5\n',
+        "privacy.target-delta: Input should be less than 1 (got 1.5)",
+    ),
+    "unknown dataset": (
+        'name = "x"\n[data]\ndataset = "imagenet"\n',
+        "data.dataset: Input should be 'fashion-mnist' or 'digits' (got 'imagenet')",
+    ),
+    "dirichlet without alpha": (
+        'name = "x"\n[data]\npartitioner = "dirichlet"\n',
+        "partitioner 'dirichlet' needs 'alpha'",
+    ),
+    "alpha for iid": ('name = "x"\n[data]\nalpha = 0.3\n', "'alpha' is only used by partitioner 'dirichlet'"),
+    "epsilon and sigma": (
+        'name = "x"\n[privacy]\ntarget-epsilon = 1.0\nnoise-multiplier = 1.0\n',
+        "needs exactly one of 'target-epsilon' (calibrate the noise) and 'noise-multiplier'",
+    ),
+    "zero clients": ('name = "x"\n[federation]\nnum-clients = 0\n', "federation.num-clients: Input should be greater than or equal to 1"),
+    "fraction above one": ('name = "x"\n[federation]\nfraction-train = 1.5\n', "federation.fraction-train: Input should be less than or equal to 1"),
+    "missing name": ("seed = 1\n", "name: required key is missing"),
+    "bad name": ('name = "../etc"\n', "name: String should match pattern"),
+    "section not a table": ('name = "x"\nprivacy = 3\n', "privacy: must be a table"),
+    "bool for int": ('name = "x"\nseed = true\n', "seed: Input should be a valid integer"),
+    "infinite epsilon": ('name = "x"\n[privacy]\ntarget-epsilon = inf\n', "privacy.target-epsilon: Input should be a finite number"),
+    "unknown mode": ('name = "x"\n[privacy]\nmode = "user"\n', "privacy.mode: Input should be 'none' or 'sample'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_file_error_names_file_and_key(tmp_path, case):
+    # Arrange
+    text, expected = BAD[case]
+    path = write(tmp_path, text)
+    # Act
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    # Assert
+    message = str(err.value)
+    assert message.startswith(f"{path}: "), message
+    assert expected in message, message
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (b"", "empty scenario"),
+        (b"name = \"x\"\n[data\n", "not valid TOML"),
+        (b"name = \"\xff\xfe\"\n", "not UTF-8 text"),
+    ],
+)
+def test_unreadable_files(tmp_path, payload, expected):
+    path = tmp_path / "s.toml"
+    path.write_bytes(payload)
+    with pytest.raises(ScenarioError, match=expected):
+        load_scenario(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "nope.toml")
+
+
+def test_bad_override(tmp_path):
+    path = write(tmp_path, 'name = "x"\n')
+    with pytest.raises(ScenarioError, match="expected KEY=VALUE"):
+        load_scenario(path, ["federation.rounds"])
+    with pytest.raises(ScenarioError, match="federation.rounds: Input should be greater than or equal to 1"):
+        load_scenario(path, ["federation.rounds=0"])
