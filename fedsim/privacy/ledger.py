@@ -29,7 +29,7 @@ class PrivacyLedger:
         >>> ledger.record(0, server_round=1, event=PrivacyEvent(1.0, 0.01, 100))
         >>> ledger.record(0, server_round=2, event=PrivacyEvent(1.0, 0.01, 100))
         >>> ledger.rounds_trained(0), round(ledger.epsilon(0), 2)
-        (2, 1.73)
+        (2, 1.34)
     """
 
     delta: float

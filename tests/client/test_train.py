@@ -10,17 +10,17 @@ def test_plain_training_learns_digits():
     # Arrange
     train_set, test_set = load_dataset(DataSpec("digits"))
     model = build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=0)
-    spec = TrainSpec(local_epochs=5, batch_size=32, learning_rate=0.1, momentum=0.9)
+    spec = TrainSpec(local_epochs=10, batch_size=32, learning_rate=0.05, momentum=0.9)
     loader = create_data_loader(train_set, batch_size=spec.batch_size, shuffle=True, seed=0)
     device = torch.device("cpu")
     before = evaluate(model, test_set, device=device)
     # Act
-    result = train(model, loader, create_optimizer(model, spec), nn.CrossEntropyLoss(), epochs=5, device=device)
+    result = train(model, loader, create_optimizer(model, spec), nn.CrossEntropyLoss(), epochs=10, device=device)
     after = evaluate(model, test_set, device=device)
     # Assert: from chance to well above it on the held-out split
     assert before.accuracy < 0.2
     assert after.accuracy > 0.9
-    assert result.steps == 5 * 43 and result.num_examples == 1347
+    assert result.steps == 10 * 43 and result.num_examples == 1347
 
 
 def test_max_steps_stops_inside_an_epoch():

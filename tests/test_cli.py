@@ -1,0 +1,49 @@
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fedsim(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "fedsim.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_bad_scenario_exits_2_with_one_line_per_problem(tmp_path):
+    # Arrange
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[privacy]\ntarget-epsilon = -3\n[federation]\nlocal_epochs = 2\n')
+    # Act
+    proc = fedsim("run", str(bad), "--out", str(tmp_path / "out"))
+    # Assert
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"{bad}: privacy.target-epsilon: Input should be greater than 0 (got -3)" in proc.stderr
+    assert f"{bad}: federation.local_epochs: unknown key" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_file_and_bad_set(tmp_path):
+    proc = fedsim("run", str(tmp_path / "none.toml"))
+    assert proc.returncode == 2 and "no such scenario file" in proc.stderr
+    proc = fedsim("run", "scenarios/digits-smoke.toml", "--set", "federation.rounds=many")
+    assert proc.returncode == 2 and "federation.rounds: Input should be a valid integer" in proc.stderr
+
+
+def test_gpu_request_without_gpu_is_refused(tmp_path):
+    proc = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(tmp_path / "o"), "--set", "resources.client-gpus=0.5")
+    assert proc.returncode == 2
+    assert "resources.client-gpus = 0.5 but no CUDA GPU is visible" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_to_overwrite_foreign_folder(tmp_path):
+    (tmp_path / "keep.txt").write_text("x")
+    proc = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "not a fedsim run directory" in proc.stderr
+    assert (tmp_path / "keep.txt").read_text() == "x"
+
+
+def test_report_of_non_run(tmp_path):
+    proc = fedsim("report", str(tmp_path))
+    assert proc.returncode == 2 and "not a complete fedsim run" in proc.stderr
