@@ -48,6 +48,81 @@ def _round_seed(seed: int, partition_id: int, server_round: int) -> int:
     return int(np.random.SeedSequence([seed, partition_id, server_round]).generate_state(1)[0])
 
 
+def run_client_round(
+    specs, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, float | int]]:
+    """One client's local training for one round, without Flower.
+
+    Loads the client's shard (cached), builds the model from ``state_dict``,
+    trains it with plain PyTorch, under Opacus DP-SGD when the scenario asks for
+    sample-level DP, and returns the new weights and the reply metrics.
+
+    Args:
+        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
+        partition_id: the client (0-based).
+        server_round: the round (from 1); seeds sampling and noise.
+        state_dict: the global model's weights.
+
+    Returns:
+        ``(state_dict, metrics)``: the unwrapped model's new weights (CPU) and
+        ``num-examples``, ``train-loss``, ``partition-id``, ``steps`` and,
+        under DP, ``noise-multiplier`` and ``sample-rate``.
+    """
+    shard = client_shard(specs.data, specs.partition, partition_id)
+    device = get_device()
+    seed = _round_seed(specs.seed, partition_id, server_round)
+
+    model = build_model(specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes)
+    model.load_state_dict(state_dict)
+    model.to(device)
+    loader = create_data_loader(shard, batch_size=specs.train.batch_size, shuffle=True, seed=seed)
+    optimizer = create_optimizer(model, specs.train)
+    criterion: nn.Module = nn.CrossEntropyLoss()
+    trained_model: nn.Module = model
+    metrics: dict[str, float | int] = {"partition-id": partition_id}
+
+    if specs.privacy.is_private:
+        sigma = resolve_noise_multiplier(
+            specs.privacy,
+            num_examples=len(shard),
+            batch_size=specs.train.batch_size,
+            steps_per_round=specs.train.steps_per_round,
+            rounds=specs.federation.rounds,
+        )
+        noise_generator = torch.Generator(device=device)
+        noise_generator.manual_seed(seed + 1)
+        private = make_private(
+            module=model,
+            optimizer=optimizer,
+            criterion=criterion,
+            data_loader=loader,
+            noise_multiplier=sigma,
+            max_grad_norm=specs.privacy.max_grad_norm,
+            grad_sample_mode=specs.privacy.grad_sample_mode,
+            noise_generator=noise_generator,
+        )
+        trained_model, optimizer, criterion, loader = (
+            private.module,
+            private.optimizer,
+            private.criterion,
+            private.data_loader,
+        )
+        metrics.update({"noise-multiplier": sigma, "sample-rate": private.sample_rate})
+
+    result = train(
+        trained_model,
+        loader,
+        optimizer,
+        criterion,
+        epochs=specs.train.local_epochs,
+        device=device,
+        max_steps=specs.train.local_steps,
+    )
+    metrics.update({"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps})
+    # The unwrapped module's weights: Opacus's wrapper would prefix names with "_module.".
+    return model.cpu().state_dict(), metrics
+
+
 def create_client_app(specs) -> ClientApp:
     """Build the ClientApp for a scenario.
 
@@ -56,76 +131,20 @@ def create_client_app(specs) -> ClientApp:
             pickled to the Ray workers with the app).
 
     Returns:
-        A ``ClientApp`` whose ``train`` handler replies with ``"arrays"`` (the
-        unwrapped model's state dict) and ``"metrics"`` (``num-examples``,
-        ``train-loss``, ``partition-id``, ``steps`` and, under DP,
-        ``noise-multiplier`` and ``sample-rate``).
+        A ``ClientApp`` whose ``train`` handler runs :func:`run_client_round` on
+        the message's ``"arrays"`` and replies with ``"arrays"`` and ``"metrics"``.
     """
     app = ClientApp()
 
     @app.train()
     def handle_train(msg: Message, context: Context) -> Message:
-        partition_id = int(context.node_config["partition-id"])
-        server_round = int(msg.content["config"]["server-round"])
-        shard = client_shard(specs.data, specs.partition, partition_id)
-        device = get_device()
-        seed = _round_seed(specs.seed, partition_id, server_round)
-
-        model = build_model(
-            specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes
+        state_dict, metrics = run_client_round(
+            specs,
+            partition_id=int(context.node_config["partition-id"]),
+            server_round=int(msg.content["config"]["server-round"]),
+            state_dict=msg.content["arrays"].to_torch_state_dict(),
         )
-        model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
-        model.to(device)
-        loader = create_data_loader(shard, batch_size=specs.train.batch_size, shuffle=True, seed=seed)
-        optimizer = create_optimizer(model, specs.train)
-        criterion: nn.Module = nn.CrossEntropyLoss()
-        trained_model: nn.Module = model
-        metrics: dict[str, float | int] = {"partition-id": partition_id}
-
-        if specs.privacy.is_private:
-            sigma = resolve_noise_multiplier(
-                specs.privacy,
-                num_examples=len(shard),
-                batch_size=specs.train.batch_size,
-                steps_per_round=specs.train.steps_per_round,
-                rounds=specs.federation.rounds,
-            )
-            noise_generator = torch.Generator(device=device)
-            noise_generator.manual_seed(seed + 1)
-            private = make_private(
-                module=model,
-                optimizer=optimizer,
-                criterion=criterion,
-                data_loader=loader,
-                noise_multiplier=sigma,
-                max_grad_norm=specs.privacy.max_grad_norm,
-                grad_sample_mode=specs.privacy.grad_sample_mode,
-                noise_generator=noise_generator,
-            )
-            trained_model, optimizer, criterion, loader = (
-                private.module,
-                private.optimizer,
-                private.criterion,
-                private.data_loader,
-            )
-            metrics.update({"noise-multiplier": sigma, "sample-rate": private.sample_rate})
-
-        result = train(
-            trained_model,
-            loader,
-            optimizer,
-            criterion,
-            epochs=specs.train.local_epochs,
-            device=device,
-            max_steps=specs.train.local_steps,
-        )
-        metrics.update(
-            {"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps}
-        )
-        # Send the unwrapped module's weights: Opacus's wrapper prefixes names with "_module.".
-        reply = RecordDict(
-            {"arrays": ArrayRecord(model.cpu().state_dict()), "metrics": MetricRecord(metrics)}
-        )
+        reply = RecordDict({"arrays": ArrayRecord(state_dict), "metrics": MetricRecord(metrics)})
         return Message(content=reply, reply_to=msg)
 
     return app
