@@ -47,7 +47,9 @@ def in_process_fedavg(specs) -> tuple[float, list[float], float]:
     start = time.perf_counter()
     train_set, test_set = load_dataset(specs.data)
     client_partitions(specs.data, specs.partition)
-    model = build_model(specs.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=specs.seed)
+    model = build_model(
+        specs.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=specs.seed
+    )
     state = model.state_dict()
     rounds, acc = [], 0.0
     for server_round in range(1, specs.federation.rounds + 1):
@@ -58,7 +60,7 @@ def in_process_fedavg(specs) -> tuple[float, list[float], float]:
         ]
         weights = np.array([m["num-examples"] for _, m in results], dtype=np.float64)
         weights /= weights.sum()
-        state = {k: sum(w * sd[k] for w, (sd, _) in zip(weights, results)) for k in state}
+        state = {k: sum(w * sd[k] for w, (sd, _) in zip(weights, results, strict=True)) for k in state}
         model.load_state_dict(state)
         acc = evaluate(model, test_set, device=get_device()).accuracy
         rounds.append(time.perf_counter() - t0)
@@ -69,7 +71,9 @@ def framework_overhead() -> list[tuple[str, str, str]]:
     from fedsim.simulation.run import run_scenario
     from fedsim.simulation.scenario import load_scenario
 
-    scenario = load_scenario("scenarios/quickstart.toml", JOB + ["federation.strategy=fedavg", "federation.server-momentum=0.0"])
+    scenario = load_scenario(
+        "scenarios/quickstart.toml", JOB + ["federation.strategy=fedavg", "federation.server-momentum=0.0"]
+    )
     # Same total parallelism: the in-process loop uses all cores for one client at a time,
     # the simulation runs one client per core.
     t0 = time.perf_counter()
@@ -80,8 +84,16 @@ def framework_overhead() -> list[tuple[str, str, str]]:
     f_steady, l_steady = statistics.median(flower_rounds[1:]), statistics.median(local_rounds[1:])
     return [
         ("job", "Fashion-MNIST, CNN, 4 clients x 4 rounds, 5 DP-SGD steps of 256 each", ""),
-        ("Flower + Ray wall (s)", f"{flower_wall:.1f}", f"accuracy {100 * result.summary['final_accuracy']:.1f} %"),
-        ("in-process loop wall (s)", f"{local_wall:.1f}", f"accuracy {100 * local_acc:.1f} % (data already cached)"),
+        (
+            "Flower + Ray wall (s)",
+            f"{flower_wall:.1f}",
+            f"accuracy {100 * result.summary['final_accuracy']:.1f} %",
+        ),
+        (
+            "in-process loop wall (s)",
+            f"{local_wall:.1f}",
+            f"accuracy {100 * local_acc:.1f} % (data already cached)",
+        ),
         ("ratio, whole run", f"{flower_wall / local_wall:.2f}", "Ray start-up included"),
         ("Flower + Ray round, median of rounds 2+ (s)", f"{f_steady:.2f}", ""),
         ("in-process round, median of rounds 2+ (s)", f"{l_steady:.2f}", ""),
@@ -127,8 +139,15 @@ def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
         model = build_model(ModelSpec("cnn"), input_shape=(1, 28, 28), num_classes=10, seed=0)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         loader = create_data_loader(train_set.subset(np.arange(batch * 4)), batch_size=batch, shuffle=False)
-        private = make_private(module=model, optimizer=opt, criterion=nn.CrossEntropyLoss(), data_loader=loader,
-                               noise_multiplier=1.0, max_grad_norm=1.0, grad_sample_mode=mode)
+        private = make_private(
+            module=model,
+            optimizer=opt,
+            criterion=nn.CrossEntropyLoss(),
+            data_loader=loader,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            grad_sample_mode=mode,
+        )
 
         def step():
             private.optimizer.zero_grad()
@@ -142,7 +161,9 @@ def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
     for mode in ("ghost", "hooks"):
         t = time_steps(dp_step_fn(mode), repeats)
         rows.append((f"DP-SGD step, {mode} (ms)", f"{1000 * t:.1f}", f"{batch / t:.0f} samples/s"))
-        rows.append((f"ratio DP ({mode}) / non-private", f"{t / plain:.2f}", "default" if mode == "ghost" else ""))
+        rows.append(
+            (f"ratio DP ({mode}) / non-private", f"{t / plain:.2f}", "default" if mode == "ghost" else "")
+        )
     return rows
 
 
@@ -154,9 +175,13 @@ def main() -> None:
     from rich.table import Table
 
     console = Console(width=130)
-    console.print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}")
-    sections = {"dp": ("(b) DP-SGD step vs non-private step (CNN)", dp_step_cost),
-                "framework": ("(a) Flower + Ray vs in-process loop (same client function)", framework_overhead)}
+    console.print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}"
+    )
+    sections = {
+        "dp": ("(b) DP-SGD step vs non-private step (CNN)", dp_step_cost),
+        "framework": ("(a) Flower + Ray vs in-process loop (same client function)", framework_overhead),
+    }
     for key in ["dp", "framework"]:
         if args.only and key != args.only:
             continue

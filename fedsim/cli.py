@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from fedsim.report import render_report
     from fedsim.results import save_run
     from fedsim.results.store import RunDirError, check_writable_run_dir
-    from fedsim.simulation.run import SimulationError, run_scenario
+    from fedsim.simulation.run import ConfigurationError, run_scenario
 
     try:
         check_writable_run_dir(out_dir)
@@ -59,11 +59,11 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         errors.print(f"[red]error:[/red] {escape(str(err))}")
         return EXIT_BAD_INPUT
     f, p = scenario.federation, scenario.privacy
-    privacy = (
-        f"sample-level DP ({'ε ' + format(p.target_epsilon, 'g') if p.target_epsilon else 'σ ' + format(p.noise_multiplier, 'g')}, δ {p.target_delta:g})"
-        if p.mode == "sample"
-        else "no DP"
-    )
+    if p.mode == "sample":
+        noise = f"ε {p.target_epsilon:g}" if p.target_epsilon is not None else f"σ {p.noise_multiplier:g}"
+        privacy = f"sample-level DP ({noise}, δ {p.target_delta:g})"
+    else:
+        privacy = "no DP"
     console.print(
         f"[bold]{scenario.name}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
         f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, {escape(privacy)}",
@@ -81,12 +81,15 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
 
     try:
         result = run_scenario(scenario, verbose=args.verbose, on_round=on_round)
-    except (SimulationError, FileNotFoundError, ValueError) as err:
+    except ConfigurationError as err:
+        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        return EXIT_BAD_INPUT
+    except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose
         if args.verbose:
             errors.print_exception()
-        errors.print(f"[red]error:[/red] {escape(str(err))}")
-        bad_input = isinstance(err, FileNotFoundError) or "resources." in str(err)
-        return EXIT_BAD_INPUT if bad_input else EXIT_FAILED
+        errors.print(f"[red]error:[/red] the run failed: {escape(str(err) or type(err).__name__)}")
+        errors.print("nothing was written; rerun with --verbose for Flower's and Ray's logs")
+        return EXIT_FAILED
     save_run(result, out_dir)
     report = render_report(out_dir)
     s = result.summary

@@ -6,7 +6,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fedsim(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "fedsim.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fedsim.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_bad_scenario_exits_2_with_one_line_per_problem(tmp_path):
@@ -31,7 +33,14 @@ def test_missing_file_and_bad_set(tmp_path):
 
 
 def test_gpu_request_without_gpu_is_refused(tmp_path):
-    proc = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(tmp_path / "o"), "--set", "resources.client-gpus=0.5")
+    proc = fedsim(
+        "run",
+        "scenarios/digits-smoke.toml",
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        "resources.client-gpus=0.5",
+    )
     assert proc.returncode == 2
     assert "resources.client-gpus = 0.5 but no CUDA GPU is visible" in proc.stderr
     assert not (tmp_path / "o").exists()
@@ -47,3 +56,17 @@ def test_refuses_to_overwrite_foreign_folder(tmp_path):
 def test_report_of_non_run(tmp_path):
     proc = fedsim("report", str(tmp_path))
     assert proc.returncode == 2 and "not a complete fedsim run" in proc.stderr
+
+
+def test_impossible_split_exits_2(tmp_path):
+    proc = fedsim(
+        "run",
+        "scenarios/digits-smoke.toml",
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        "federation.num-clients=5000",
+    )
+    assert proc.returncode == 2
+    assert "cannot split 1347 examples among 5000 clients" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()

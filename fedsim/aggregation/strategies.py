@@ -56,9 +56,7 @@ def _with_reply_hook(base: type) -> type:
                     errors.append(msg.error.reason)
                     continue
                 metrics = dict(msg.content["metrics"])
-                valid.append(
-                    ClientReply(server_round, int(metrics["partition-id"]), metrics)
-                )
+                valid.append(ClientReply(server_round, int(metrics["partition-id"]), metrics))
             self._on_train_replies(valid, errors)
             return super().aggregate_train(server_round, replies)
 

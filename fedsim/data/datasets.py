@@ -39,9 +39,7 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         if self.dataset not in _LOADERS:
-            raise ValueError(
-                f"unknown dataset {self.dataset!r}; choose one of {available_datasets()}"
-            )
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {available_datasets()}")
 
 
 @dataclass(frozen=True)
@@ -134,9 +132,7 @@ def _load_digits() -> tuple[ArrayDataset, ArrayDataset]:
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0 - 0.5) / 0.5  # (N, 8, 8), in [-1, 1]
     y = bunch.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, stratify=y, random_state=0
-    )
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, stratify=y, random_state=0)
     return (
         ArrayDataset(x_train[:, None], y_train, 10, "digits"),
         ArrayDataset(x_test[:, None], y_test, 10, "digits"),

@@ -11,7 +11,7 @@ from torch import nn
 
 
 class CNN(nn.Module):
-    """Conv2d(32, 3x3) → ReLU → MaxPool(2) → Conv2d(64, 3x3) → ReLU → MaxPool(2) → Linear(64) → ReLU → Linear(classes).
+    """Conv(32, 3x3) → ReLU → MaxPool(2) → Conv(64, 3x3) → ReLU → MaxPool(2) → Dense(64) → ReLU → Dense.
 
     Inputs smaller than 16x16 (scikit-learn digits are 8x8) would shrink below one
     pixel with unpadded convolutions, so those use ``padding=1`` ("same"); larger

@@ -45,9 +45,7 @@ class PartitionSpec:
 
     def __post_init__(self) -> None:
         if self.name not in _PARTITIONERS:
-            raise ValueError(
-                f"unknown partitioner {self.name!r}; choose one of {available_partitioners()}"
-            )
+            raise ValueError(f"unknown partitioner {self.name!r}; choose one of {available_partitioners()}")
         if self.num_partitions < 1:
             raise ValueError(f"num_partitions must be ≥ 1, got {self.num_partitions}")
         if self.name == "dirichlet" and (self.alpha is None or self.alpha <= 0):
@@ -143,9 +141,7 @@ def partition(labels: np.ndarray, spec: PartitionSpec) -> list[np.ndarray]:
     return parts
 
 
-def partition_stats(
-    labels: np.ndarray, parts: list[np.ndarray], num_classes: int
-) -> np.ndarray:
+def partition_stats(labels: np.ndarray, parts: list[np.ndarray], num_classes: int) -> np.ndarray:
     """Count labels per client.
 
     Args:

@@ -56,9 +56,7 @@ class PrivacyBudget:
         if self.mode not in PRIVACY_MODES:
             raise ValueError(f"mode must be one of {PRIVACY_MODES}, got {self.mode!r}")
         if self.accountant not in available_accountants():
-            raise ValueError(
-                f"accountant must be one of {available_accountants()}, got {self.accountant!r}"
-            )
+            raise ValueError(f"accountant must be one of {available_accountants()}, got {self.accountant!r}")
         if self.grad_sample_mode not in GRAD_SAMPLE_MODES:
             raise ValueError(
                 f"grad_sample_mode must be one of {GRAD_SAMPLE_MODES}, got {self.grad_sample_mode!r}"

@@ -42,9 +42,7 @@ def steps_per_epoch(sample_rate: float) -> int:
 
 
 @lru_cache(maxsize=1024)
-def compute_epsilon(
-    history: tuple[tuple[float, float, int], ...], *, delta: float, accountant: str
-) -> float:
+def compute_epsilon(history: tuple[tuple[float, float, int], ...], *, delta: float, accountant: str) -> float:
     """Epsilon of a composed DP-SGD history, from an Opacus accountant.
 
     Args:
@@ -92,7 +90,12 @@ def calibrate_noise(
 
 
 def resolve_noise_multiplier(
-    budget: PrivacyBudget, *, num_examples: int, batch_size: int, steps_per_round: Callable[[int], int], rounds: int
+    budget: PrivacyBudget,
+    *,
+    num_examples: int,
+    batch_size: int,
+    steps_per_round: Callable[[int], int],
+    rounds: int,
 ) -> float:
     """The noise multiplier one client trains with.
 

@@ -22,7 +22,7 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     ax_loss.plot(rounds, [r.loss for r in result.rounds], marker="o", color="tab:red", label="test")
     train = [(r.round, r.train_loss) for r in result.rounds if r.train_loss is not None]
     if train:
-        ax_loss.plot(*zip(*train), marker=".", color="tab:gray", label="local training (mean)")
+        ax_loss.plot(*zip(*train, strict=True), marker=".", color="tab:gray", label="local training (mean)")
     ax_loss.set(xlabel="round", ylabel="cross-entropy (nats)", title="Loss")
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)

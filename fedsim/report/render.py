@@ -67,19 +67,57 @@ def render_report(run_dir: str | Path) -> Path:
     plots.append("partition.png")
 
     headline = _table(
-        ["scenario", "dataset", "model", "split", "clients", "rounds", "test accuracy", "test loss", "ε (max)", "δ", "wall (s)"],
-        [[s["scenario"], s["dataset"], s["model"], s["partitioner"], s["num_clients"], s["rounds_completed"],
-          f"{100 * s['final_accuracy']:.2f} %", s["final_loss"], s["epsilon_max"], s["delta"], f"{s['wall_s']:.1f}"]],
+        [
+            "scenario",
+            "dataset",
+            "model",
+            "split",
+            "clients",
+            "rounds",
+            "test accuracy",
+            "test loss",
+            "ε (max)",
+            "δ",
+            "wall (s)",
+        ],
+        [
+            [
+                s["scenario"],
+                s["dataset"],
+                s["model"],
+                s["partitioner"],
+                s["num_clients"],
+                s["rounds_completed"],
+                f"{100 * s['final_accuracy']:.2f} %",
+                s["final_loss"],
+                s["epsilon_max"],
+                s["delta"],
+                f"{s['wall_s']:.1f}",
+            ]
+        ],
     )
     rounds = _table(
         ["round", "accuracy", "loss", "ε max", "ε mean", "clients trained", "failed", "round (s)"],
-        [[r.round, r.accuracy, r.loss, r.epsilon_max, r.epsilon_mean, r.clients_trained, r.clients_failed,
-          f"{r.round_s:.2f}"] for r in result.rounds],
+        [
+            [
+                r.round,
+                r.accuracy,
+                r.loss,
+                r.epsilon_max,
+                r.epsilon_mean,
+                r.clients_trained,
+                r.clients_failed,
+                f"{r.round_s:.2f}",
+            ]
+            for r in result.rounds
+        ],
     )
     clients = _table(
         ["client", "examples", "rounds trained", "ε", "noise multiplier", "sample rate"],
-        [[c.client, c.examples, c.rounds_trained, c.epsilon, c.noise_multiplier, c.sample_rate]
-         for c in result.clients],
+        [
+            [c.client, c.examples, c.rounds_trained, c.epsilon, c.noise_multiplier, c.sample_rate]
+            for c in result.clients
+        ],
     )
     env = s.get("environment", {})
     text = "\n".join(

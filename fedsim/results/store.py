@@ -90,8 +90,7 @@ def check_writable_run_dir(out_dir: Path) -> None:
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not ((out_dir / "summary.json").is_file() or (out_dir / "scenario.toml").is_file()):
             raise RunDirError(
-                f"{out_dir}: not empty and not a fedsim run directory; "
-                "choose another --out or empty it"
+                f"{out_dir}: not empty and not a fedsim run directory; choose another --out or empty it"
             )
 
 
@@ -116,9 +115,15 @@ def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, b
     try:
         (tmp / "scenario.toml").write_text(dump_toml(result.scenario), encoding="utf-8")
         round_fields = [f.name for f in fields(RoundRecord)]
-        _write_csv(tmp / "rounds.csv", round_fields, [[getattr(r, n) for n in round_fields] for r in result.rounds])
+        _write_csv(
+            tmp / "rounds.csv", round_fields, [[getattr(r, n) for n in round_fields] for r in result.rounds]
+        )
         client_fields = [f.name for f in fields(ClientRecord)]
-        _write_csv(tmp / "clients.csv", client_fields, [[getattr(c, n) for n in client_fields] for c in result.clients])
+        _write_csv(
+            tmp / "clients.csv",
+            client_fields,
+            [[getattr(c, n) for n in client_fields] for c in result.clients],
+        )
         num_classes = len(result.label_counts[0]) if result.label_counts else 0
         _write_csv(
             tmp / "partition.csv",
@@ -128,7 +133,9 @@ def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, b
         for name, payload in (extra_files or {}).items():
             (tmp / name).write_bytes(payload)
         summary = {**result.summary, "status": COMPLETE}
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -175,10 +182,15 @@ def load_run(run_dir: str | Path) -> RunResult:
         raise RunDirError(f"{run_dir}: summary.json does not mark the run complete")
 
     def records(cls: type, name: str) -> list[Any]:
-        kinds = {f.name: (int if "int" in str(f.type) else float if "float" in str(f.type) else str) for f in fields(cls)}
+        kinds = {
+            f.name: (int if "int" in str(f.type) else float if "float" in str(f.type) else str)
+            for f in fields(cls)
+        }
         return [cls(**{k: _parse(v, kinds[k]) for k, v in row.items()}) for row in _read_csv(run_dir / name)]
 
-    label_counts = [[int(v) for k, v in row.items() if k != "client"] for row in _read_csv(run_dir / "partition.csv")]
+    label_counts = [
+        [int(v) for k, v in row.items() if k != "client"] for row in _read_csv(run_dir / "partition.csv")
+    ]
     return RunResult(
         summary=summary,
         rounds=records(RoundRecord, "rounds.csv"),

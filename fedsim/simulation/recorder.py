@@ -76,7 +76,8 @@ class RunRecorder:
         replies = self._pending if server_round > 0 else []
         weight = sum(int(r.metrics["num-examples"]) for r in replies)
         train_loss = (
-            math.fsum(float(r.metrics["train-loss"]) * int(r.metrics["num-examples"]) for r in replies) / weight
+            math.fsum(float(r.metrics["train-loss"]) * int(r.metrics["num-examples"]) for r in replies)
+            / weight
             if weight
             else None
         )

@@ -12,7 +12,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -34,7 +33,11 @@ from fedsim.simulation.server_app import create_server_app  # noqa: E402
 
 
 class SimulationError(RuntimeError):
-    """The simulation could not run or did not complete every round."""
+    """The simulation started but did not complete every round."""
+
+
+class ConfigurationError(ValueError):
+    """The scenario cannot run here: missing data, impossible split or resources."""
 
 
 def _quiet_logging(verbose: bool) -> None:
@@ -51,19 +54,19 @@ def backend_config(specs, *, verbose: bool) -> dict:
     """The Ray backend configuration for ``run_simulation``.
 
     Raises:
-        SimulationError: if clients ask for a GPU on a local run without one
-            (Flower's actor pool would otherwise wait forever).
+        ConfigurationError: if clients ask for a GPU on a local run without one
+            (Flower's actor pool would otherwise wait forever), or for more CPUs
+            than the machine has.
     """
     fed = specs.federation
     if fed.client_gpus > 0 and fed.ray_address == "local" and not torch.cuda.is_available():
-        raise SimulationError(
+        raise ConfigurationError(
             f"resources.client-gpus = {fed.client_gpus} but no CUDA GPU is visible; "
             "set resources.client-gpus = 0 or run on a machine with a GPU"
         )
     if fed.ray_address == "local" and fed.client_cpus > (os.cpu_count() or 1):
-        raise SimulationError(
-            f"resources.client-cpus = {fed.client_cpus} but this machine has "
-            f"{os.cpu_count()} CPUs; lower it"
+        raise ConfigurationError(
+            f"resources.client-cpus = {fed.client_cpus} but this machine has {os.cpu_count()} CPUs; lower it"
         )
     init_args: dict = {"address": fed.ray_address, "include_dashboard": False}
     if not verbose:
@@ -97,19 +100,27 @@ def run_scenario(
         on_round: called after each round with its record (progress display).
 
     Raises:
-        SimulationError: on a resource problem or if the run stopped early.
-        FileNotFoundError: if the data set is not installed.
+        ConfigurationError: before anything runs: data set not installed,
+            impossible split, or resources this machine lacks.
+        SimulationError: if the run stopped before its last round.
     """
     start = time.perf_counter()
     _quiet_logging(verbose)
     specs = scenario.specs()  # 1
     config = backend_config(specs, verbose=verbose)
 
-    train_set, test_set = load_dataset(specs.data)  # 2
-    parts = client_partitions(specs.data, specs.partition)
+    try:  # 2
+        train_set, test_set = load_dataset(specs.data)
+        parts = client_partitions(specs.data, specs.partition)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigurationError(str(err)) from err
     sizes = [len(p) for p in parts]
-    if specs.privacy.is_private and min(sizes) < 1:
-        raise SimulationError("a client received no examples; use fewer clients or a larger alpha")
+    if min(sizes) < 1:
+        raise ConfigurationError(
+            f"a client received no examples ({specs.partition.name} split of {len(train_set)} "
+            f"examples among {len(sizes)} clients); use fewer clients, a larger alpha or "
+            "data.min-partition-size"
+        )
 
     model = build_model(  # 3
         specs.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=specs.seed
@@ -193,4 +204,4 @@ def _environment() -> dict:
     }
 
 
-__all__ = ["SimulationError", "backend_config", "run_scenario"]
+__all__ = ["ConfigurationError", "SimulationError", "backend_config", "run_scenario"]

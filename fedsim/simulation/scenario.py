@@ -23,6 +23,7 @@ from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
 from fedsim.partition import PartitionSpec
 from fedsim.privacy import PrivacyBudget
+from fedsim.simulation.federation import FederationSpec
 
 
 class ScenarioError(ValueError):
@@ -80,7 +81,6 @@ class FederationSection(_Section):
     learning_rate: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 0.1
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
-
     @model_validator(mode="after")
     def _server_optimiser_needs_fedavgm(self) -> FederationSection:
         if self.strategy != "fedavgm" and (self.server_momentum != 0 or self.server_learning_rate != 1):
@@ -130,8 +130,6 @@ class Scenario(_Section):
 
     def specs(self) -> ScenarioSpecs:
         """Convert to the frozen dataclasses each layer takes."""
-        from fedsim.simulation.federation import FederationSpec
-
         f, p, r = self.federation, self.privacy, self.resources
         return ScenarioSpecs(
             name=self.name,
@@ -190,7 +188,7 @@ class ScenarioSpecs:
     model: ModelSpec
     train: TrainSpec
     privacy: PrivacyBudget
-    federation: Any  # fedsim.simulation.federation.FederationSpec
+    federation: FederationSpec
 
 
 def _parse_value(text: str) -> Any:
@@ -236,11 +234,15 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         section: type[BaseModel] | None = model
         for part in loc[:-1]:
-            field = next(
-                (f for n, f in section.model_fields.items() if _kebab(n) == part), None
-            ) if section else None
+            field = (
+                next((f for n, f in section.model_fields.items() if _kebab(n) == part), None)
+                if section
+                else None
+            )
             annotation = field.annotation if field else None
-            section = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+            section = (
+                annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+            )
         allowed = sorted(_kebab(n) for n in section.model_fields) if section else []
         return f"{key}: unknown key; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":

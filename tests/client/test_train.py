@@ -15,7 +15,9 @@ def test_plain_training_learns_digits():
     device = torch.device("cpu")
     before = evaluate(model, test_set, device=device)
     # Act
-    result = train(model, loader, create_optimizer(model, spec), nn.CrossEntropyLoss(), epochs=10, device=device)
+    result = train(
+        model, loader, create_optimizer(model, spec), nn.CrossEntropyLoss(), epochs=10, device=device
+    )
     after = evaluate(model, test_set, device=device)
     # Assert: from chance to well above it on the held-out split
     assert before.accuracy < 0.2
@@ -28,7 +30,14 @@ def test_max_steps_stops_inside_an_epoch():
     model = build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=0)
     loader = create_data_loader(train_set, batch_size=32, shuffle=False)
     spec = TrainSpec(local_epochs=2, batch_size=32, learning_rate=0.1, momentum=0.0, local_steps=7)
-    result = train(model, loader, create_optimizer(model, spec), nn.CrossEntropyLoss(), epochs=2,
-                   device=torch.device("cpu"), max_steps=spec.local_steps)
+    result = train(
+        model,
+        loader,
+        create_optimizer(model, spec),
+        nn.CrossEntropyLoss(),
+        epochs=2,
+        device=torch.device("cpu"),
+        max_steps=spec.local_steps,
+    )
     assert result.steps == 7
     assert spec.steps_per_round(43) == 7

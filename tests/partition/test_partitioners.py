@@ -35,7 +35,7 @@ def test_iid_depends_on_seed(digits_labels):
     a = partition(digits_labels, PartitionSpec("iid", 3, seed=0))
     b = partition(digits_labels, PartitionSpec("iid", 3, seed=0))
     c = partition(digits_labels, PartitionSpec("iid", 3, seed=1))
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[0], c[0])
 
 
@@ -64,9 +64,11 @@ def test_too_many_clients_is_an_error():
 )
 def test_partitions_are_disjoint_covering_and_reproducible(n, clients, seed, name):
     labels = np.random.default_rng(seed).integers(0, 3, size=n)
-    spec = PartitionSpec(name, clients, seed=seed, alpha=1.0 if name == "dirichlet" else None, min_partition_size=0)
+    spec = PartitionSpec(
+        name, clients, seed=seed, alpha=1.0 if name == "dirichlet" else None, min_partition_size=0
+    )
     parts = partition(labels, spec)
     assert len(parts) == clients
     assert_disjoint_cover(parts, n)
     again = partition(labels, spec)
-    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))

@@ -15,7 +15,9 @@ def test_calibrated_noise_meets_target_from_below():
     # Arrange
     q, steps = poisson_sample_rate(6000, 256), 16 * 12
     # Act
-    sigma = calibrate_noise(target_epsilon=3.0, target_delta=1e-5, sample_rate=q, steps=steps, accountant="rdp")
+    sigma = calibrate_noise(
+        target_epsilon=3.0, target_delta=1e-5, sample_rate=q, steps=steps, accountant="rdp"
+    )
     eps = compute_epsilon(((sigma, q, steps),), delta=1e-5, accountant="rdp")
     # Assert: within Opacus's 0.01 tolerance, never above
     assert 2.99 <= eps <= 3.0
@@ -24,7 +26,9 @@ def test_calibrated_noise_meets_target_from_below():
 def test_resolve_uses_every_round_and_local_steps():
     budget = PrivacyBudget(mode="sample", target_epsilon=2.0, target_delta=1e-5, max_grad_norm=1.0)
     train = TrainSpec(local_epochs=1, batch_size=32, learning_rate=0.1, momentum=0.0, local_steps=5)
-    sigma = resolve_noise_multiplier(budget, num_examples=449, batch_size=32, steps_per_round=train.steps_per_round, rounds=4)
+    sigma = resolve_noise_multiplier(
+        budget, num_examples=449, batch_size=32, steps_per_round=train.steps_per_round, rounds=4
+    )
     q = poisson_sample_rate(449, 32)
     assert q == 1 / 15 and steps_per_epoch(q) == 15
     # 4 rounds of min(15, 5) steps each
@@ -33,13 +37,19 @@ def test_resolve_uses_every_round_and_local_steps():
 
 def test_fixed_noise_multiplier_is_used_as_given():
     budget = PrivacyBudget(mode="sample", noise_multiplier=0.7, target_delta=1e-5, max_grad_norm=1.0)
-    assert resolve_noise_multiplier(budget, num_examples=10, batch_size=2, steps_per_round=lambda s: s, rounds=3) == 0.7
+    assert (
+        resolve_noise_multiplier(budget, num_examples=10, batch_size=2, steps_per_round=lambda s: s, rounds=3)
+        == 0.7
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(target_epsilon=1.0, noise_multiplier=1.0), "exactly one of target_epsilon and noise_multiplier"),
+        (
+            dict(target_epsilon=1.0, noise_multiplier=1.0),
+            "exactly one of target_epsilon and noise_multiplier",
+        ),
         (dict(), "exactly one of target_epsilon and noise_multiplier"),
         (dict(target_epsilon=-1.0), "target_epsilon must be a finite number > 0"),
         (dict(target_epsilon=1.0, accountant="gdp"), "accountant must be one of"),

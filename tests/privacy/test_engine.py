@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from fedsim.client import create_data_loader, create_optimizer, train, TrainSpec
+from fedsim.client import TrainSpec, create_data_loader, create_optimizer, train
 from fedsim.data import DataSpec, load_dataset
 from fedsim.models import ModelSpec, build_model
 from fedsim.privacy import PrivacyEvent, PrivacyLedger, make_private, poisson_sample_rate, steps_per_epoch
@@ -17,10 +17,22 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
     optimizer = create_optimizer(model, TrainSpec(1, 32, 0.5, 0.0))
     # Act
     private = make_private(
-        module=model, optimizer=optimizer, criterion=nn.CrossEntropyLoss(), data_loader=loader,
-        noise_multiplier=1.0, max_grad_norm=1.0, grad_sample_mode="ghost",
+        module=model,
+        optimizer=optimizer,
+        criterion=nn.CrossEntropyLoss(),
+        data_loader=loader,
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        grad_sample_mode="ghost",
     )
-    result = train(private.module, private.data_loader, private.optimizer, private.criterion, epochs=1, device=torch.device("cpu"))
+    result = train(
+        private.module,
+        private.data_loader,
+        private.optimizer,
+        private.criterion,
+        epochs=1,
+        device=torch.device("cpu"),
+    )
     # Assert: Opacus's q is 1/len(loader) = 1/ceil(300/32), one epoch = int(1/q) steps
     assert private.sample_rate == poisson_sample_rate(300, 32) == 0.1
     assert result.steps == steps_per_epoch(private.sample_rate) == 10

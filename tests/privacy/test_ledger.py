@@ -41,7 +41,9 @@ def test_composition_over_rounds_not_one_round():
         ledger.record(0, server_round=r, event=PrivacyEvent(1.0, 0.05, 20))
     one_round = compute_epsilon(((1.0, 0.05, 20),), delta=1e-5, accountant="rdp")
     assert ledger.epsilon(0) > 2.5 * one_round
-    assert ledger.epsilon(0) == pytest.approx(opacus_epsilon(RDPAccountant(), [(1.0, 0.05, 20)] * 20, 1e-5), rel=1e-9)
+    assert ledger.epsilon(0) == pytest.approx(
+        opacus_epsilon(RDPAccountant(), [(1.0, 0.05, 20)] * 20, 1e-5), rel=1e-9
+    )
 
 
 # Golden values computed once with Opacus 1.6 (delta 1e-5): (sigma, q, steps) -> (RDP eps, PRV eps).

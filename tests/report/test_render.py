@@ -9,9 +9,19 @@ def test_report_references_existing_plots_and_tables(tmp_path):
     # Arrange
     result = sample_result()
     result.summary.update(
-        dataset="digits", model="cnn", partitioner="iid", num_clients=2, rounds_completed=1, final_loss=1.2,
-        privacy_mode="sample", delta=1e-5, target_epsilon=2.0, epsilon_mean=1.4, accountant="rdp",
-        max_grad_norm=1.0, wall_s=3.0,
+        dataset="digits",
+        model="cnn",
+        partitioner="iid",
+        num_clients=2,
+        rounds_completed=1,
+        final_loss=1.2,
+        privacy_mode="sample",
+        delta=1e-5,
+        target_epsilon=2.0,
+        epsilon_mean=1.4,
+        accountant="rdp",
+        max_grad_norm=1.0,
+        wall_s=3.0,
     )
     out = save_run(result, tmp_path / "run")
     # Act

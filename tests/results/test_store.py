@@ -9,7 +9,10 @@ from fedsim.results.store import RunDirError
 def sample_result():
     return RunResult(
         summary={"scenario": "t", "final_accuracy": 0.5, "epsilon_max": 1.5},
-        rounds=[RoundRecord(0, 0.1, 2.3, 0.0, 0.0, 0, 0, None, 0.0), RoundRecord(1, 0.5, 1.2, 1.5, 1.4, 2, 0, 1.3, 2.5)],
+        rounds=[
+            RoundRecord(0, 0.1, 2.3, 0.0, 0.0, 0, 0, None, 0.0),
+            RoundRecord(1, 0.5, 1.2, 1.5, 1.4, 2, 0, 1.3, 2.5),
+        ],
         clients=[ClientRecord(0, 10, 1, 1.5, 1.1, 0.1), ClientRecord(1, 12, 1, 1.3, 1.1, 0.1)],
         scenario={"name": "t", "seed": 0, "data": {"dataset": "digits"}},
         label_counts=[[5, 5], [6, 6]],
@@ -27,8 +30,13 @@ def test_round_trip(tmp_path):
     assert loaded.label_counts == [[5, 5], [6, 6]]
     assert json.loads((out / "summary.json").read_text())["status"] == "complete"
     header = (out / "rounds.csv").read_text().splitlines()[0]
-    assert header == "round,accuracy,loss,epsilon_max,epsilon_mean,clients_trained,clients_failed,train_loss,round_s"
-    assert (out / "clients.csv").read_text().splitlines()[0].startswith("client,examples,rounds_trained,epsilon")
+    assert (
+        header
+        == "round,accuracy,loss,epsilon_max,epsilon_mean,clients_trained,clients_failed,train_loss,round_s"
+    )
+    assert (
+        (out / "clients.csv").read_text().splitlines()[0].startswith("client,examples,rounds_trained,epsilon")
+    )
 
 
 def test_replaces_previous_run_but_not_foreign_folder(tmp_path):

@@ -41,8 +41,15 @@ def test_digits_smoke_run_through_ray(tmp_path):
 
     rounds = read_csv(out / "rounds.csv")
     assert list(rounds[0]) == [
-        "round", "accuracy", "loss", "epsilon_max", "epsilon_mean", "clients_trained", "clients_failed",
-        "train_loss", "round_s",
+        "round",
+        "accuracy",
+        "loss",
+        "epsilon_max",
+        "epsilon_mean",
+        "clients_trained",
+        "clients_failed",
+        "train_loss",
+        "round_s",
     ]
     assert [int(r["round"]) for r in rounds] == [0, 1, 2, 3]
     eps = [float(r["epsilon_max"]) for r in rounds]
@@ -72,9 +79,18 @@ def test_digits_smoke_run_through_ray(tmp_path):
 def test_fraction_train_samples_a_cohort(tmp_path):
     out = tmp_path / "run"
     proc = fedsim(
-        "run", "scenarios/digits-smoke.toml", "--out", str(out),
-        "--set", "federation.fraction-train=0.5", "--set", "federation.num-clients=4", "--set", "federation.rounds=2",
-        "--set", "federation.local-epochs=1",
+        "run",
+        "scenarios/digits-smoke.toml",
+        "--out",
+        str(out),
+        "--set",
+        "federation.fraction-train=0.5",
+        "--set",
+        "federation.num-clients=4",
+        "--set",
+        "federation.rounds=2",
+        "--set",
+        "federation.local-epochs=1",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rounds = read_csv(out / "rounds.csv")

@@ -55,7 +55,10 @@ BAD = {
         'name = "x"\n[federation]\nnum_clients = 3\n',
         "federation.num_clients: unknown key; allowed keys here: batch-size",
     ),
-    "wrong type": ('name = "x"\n[federation]\nrounds = "five"\n', "federation.rounds: Input should be a valid integer"),
+    "wrong type": (
+        'name = "x"\n[federation]\nrounds = "five"\n',
+        "federation.rounds: Input should be a valid integer",
+    ),
     "negative epsilon": (
         'name = "x"\n[privacy]\ntarget-epsilon = -1.0\n',
         "privacy.target-epsilon: Input should be greater than 0 (got -1.0)",
@@ -77,14 +80,26 @@ BAD = {
         'name = "x"\n[privacy]\ntarget-epsilon = 1.0\nnoise-multiplier = 1.0\n',
         "needs exactly one of 'target-epsilon' (calibrate the noise) and 'noise-multiplier'",
     ),
-    "zero clients": ('name = "x"\n[federation]\nnum-clients = 0\n', "federation.num-clients: Input should be greater than or equal to 1"),
-    "fraction above one": ('name = "x"\n[federation]\nfraction-train = 1.5\n', "federation.fraction-train: Input should be less than or equal to 1"),
+    "zero clients": (
+        'name = "x"\n[federation]\nnum-clients = 0\n',
+        "federation.num-clients: Input should be greater than or equal to 1",
+    ),
+    "fraction above one": (
+        'name = "x"\n[federation]\nfraction-train = 1.5\n',
+        "federation.fraction-train: Input should be less than or equal to 1",
+    ),
     "missing name": ("seed = 1\n", "name: required key is missing"),
     "bad name": ('name = "../etc"\n', "name: String should match pattern"),
     "section not a table": ('name = "x"\nprivacy = 3\n', "privacy: must be a table"),
     "bool for int": ('name = "x"\nseed = true\n', "seed: Input should be a valid integer"),
-    "infinite epsilon": ('name = "x"\n[privacy]\ntarget-epsilon = inf\n', "privacy.target-epsilon: Input should be a finite number"),
-    "unknown mode": ('name = "x"\n[privacy]\nmode = "user"\n', "privacy.mode: Input should be 'none' or 'sample'"),
+    "infinite epsilon": (
+        'name = "x"\n[privacy]\ntarget-epsilon = inf\n',
+        "privacy.target-epsilon: Input should be a finite number",
+    ),
+    "unknown mode": (
+        'name = "x"\n[privacy]\nmode = "user"\n',
+        "privacy.mode: Input should be 'none' or 'sample'",
+    ),
 }
 
 
@@ -106,8 +121,8 @@ def test_bad_file_error_names_file_and_key(tmp_path, case):
     "payload, expected",
     [
         (b"", "empty scenario"),
-        (b"name = \"x\"\n[data\n", "not valid TOML"),
-        (b"name = \"\xff\xfe\"\n", "not UTF-8 text"),
+        (b'name = "x"\n[data\n', "not valid TOML"),
+        (b'name = "\xff\xfe"\n', "not UTF-8 text"),
     ],
 )
 def test_unreadable_files(tmp_path, payload, expected):
