@@ -98,9 +98,9 @@ def create_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer
 def train(
     model: nn.Module,
     loader: DataLoader,
+    *,
     optimizer: torch.optim.Optimizer,
     criterion: nn.Module,
-    *,
     epochs: int,
     device: torch.device,
     max_steps: int | None = None,

@@ -141,7 +141,7 @@ def partition(labels: np.ndarray, spec: PartitionSpec) -> list[np.ndarray]:
     return parts
 
 
-def partition_stats(labels: np.ndarray, parts: list[np.ndarray], num_classes: int) -> np.ndarray:
+def partition_stats(labels: np.ndarray, parts: list[np.ndarray], *, num_classes: int) -> np.ndarray:
     """Count labels per client.
 
     Args:
@@ -153,7 +153,7 @@ def partition_stats(labels: np.ndarray, parts: list[np.ndarray], num_classes: in
         int64 counts, shape ``(num_clients, K)``.
 
     Example:
-        >>> partition_stats(np.array([0, 1, 1]), [np.array([0]), np.array([1, 2])], 2).tolist()
+        >>> partition_stats(np.array([0, 1, 1]), [np.array([0]), np.array([1, 2])], num_classes=2).tolist()
         [[1, 0], [0, 2]]
     """
     return np.stack([np.bincount(labels[p], minlength=num_classes) for p in parts])

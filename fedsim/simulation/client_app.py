@@ -112,8 +112,8 @@ def run_client_round(
     result = train(
         trained_model,
         loader,
-        optimizer,
-        criterion,
+        optimizer=optimizer,
+        criterion=criterion,
         epochs=specs.train.local_epochs,
         device=device,
         max_steps=specs.train.local_steps,

@@ -140,7 +140,7 @@ def run_scenario(
     )
 
     run_simulation(  # 4
-        server_app=create_server_app(specs, recorder, initial_arrays),
+        server_app=create_server_app(specs, recorder=recorder, initial_arrays=initial_arrays),
         client_app=create_client_app(specs),
         num_supernodes=specs.federation.num_clients,
         backend_name="ray",
@@ -180,7 +180,7 @@ def run_scenario(
         rounds=recorder.rounds,
         clients=recorder.client_records(sizes),
         scenario=scenario.to_toml_dict(),
-        label_counts=partition_stats(train_set.y, list(parts), train_set.num_classes).tolist(),
+        label_counts=partition_stats(train_set.y, list(parts), num_classes=train_set.num_classes).tolist(),
     )
 
 

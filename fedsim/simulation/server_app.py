@@ -9,7 +9,7 @@ from fedsim.aggregation import create_strategy
 from fedsim.simulation.recorder import RunRecorder
 
 
-def create_server_app(specs, recorder: RunRecorder, initial_arrays: ArrayRecord) -> ServerApp:
+def create_server_app(specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord) -> ServerApp:
     """Build the ServerApp for a scenario.
 
     Pipeline of its ``main``:

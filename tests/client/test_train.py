@@ -16,7 +16,12 @@ def test_plain_training_learns_digits():
     before = evaluate(model, test_set, device=device)
     # Act
     result = train(
-        model, loader, create_optimizer(model, spec), nn.CrossEntropyLoss(), epochs=10, device=device
+        model,
+        loader,
+        optimizer=create_optimizer(model, spec),
+        criterion=nn.CrossEntropyLoss(),
+        epochs=10,
+        device=device,
     )
     after = evaluate(model, test_set, device=device)
     # Assert: from chance to well above it on the held-out split
@@ -33,8 +38,8 @@ def test_max_steps_stops_inside_an_epoch():
     result = train(
         model,
         loader,
-        create_optimizer(model, spec),
-        nn.CrossEntropyLoss(),
+        optimizer=create_optimizer(model, spec),
+        criterion=nn.CrossEntropyLoss(),
         epochs=2,
         device=torch.device("cpu"),
         max_steps=spec.local_steps,

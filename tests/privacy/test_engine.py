@@ -28,8 +28,8 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
     result = train(
         private.module,
         private.data_loader,
-        private.optimizer,
-        private.criterion,
+        optimizer=private.optimizer,
+        criterion=private.criterion,
         epochs=1,
         device=torch.device("cpu"),
     )
