@@ -1,4 +1,4 @@
-"""Command line: ``fedsim run SCENARIO.toml`` and ``fedsim report RUN_DIR``.
+"""fedsim command line: run a scenario (fedsim run FILE) or re-render a report (fedsim report DIR).
 
 Exit codes: 0 success; 2 bad input (scenario file, ``--set``, output folder,
 missing data or resources), with a one-line-per-problem message and no
@@ -18,8 +18,16 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 
 
+def _error(errors: Console, err: object, prefix: str = "") -> None:
+    """Print each line of an error message as its own ``error:`` line (on stderr)."""
+    for line in str(err).splitlines() or [type(err).__name__]:
+        errors.print(f"[red]error:[/red] {escape(prefix + line)}")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fedsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="fedsim", description="fedsim: privacy-preserving federated learning simulator."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario and write its report")
     run.add_argument("scenario", type=Path, help="scenario TOML file")
@@ -44,7 +52,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     try:
         scenario = load_scenario(args.scenario, args.overrides)
     except ScenarioError as err:
-        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        _error(errors, err)
         return EXIT_BAD_INPUT
     out_dir = args.out or Path("reports") / scenario.name
 
@@ -56,7 +64,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     try:
         check_writable_run_dir(out_dir)
     except RunDirError as err:
-        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        _error(errors, err)
         return EXIT_BAD_INPUT
     f, p = scenario.federation, scenario.privacy
     if p.mode == "sample":
@@ -82,16 +90,20 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     try:
         result = run_scenario(scenario, verbose=args.verbose, on_round=on_round)
     except ConfigurationError as err:
-        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        _error(errors, err, prefix=f"{args.scenario}: ")
         return EXIT_BAD_INPUT
     except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose
         if args.verbose:
             errors.print_exception()
-        errors.print(f"[red]error:[/red] the run failed: {escape(str(err) or type(err).__name__)}")
+        _error(errors, err, prefix="the run failed: ")
         errors.print("nothing was written; rerun with --verbose for Flower's and Ray's logs")
         return EXIT_FAILED
-    save_run(result, out_dir)
-    report = render_report(out_dir)
+    try:
+        save_run(result, out_dir)
+        report = render_report(out_dir)
+    except (OSError, RunDirError) as err:
+        _error(errors, err, prefix="could not write the results: ")
+        return EXIT_FAILED
     s = result.summary
     eps = f", ε {s['epsilon_max']:.3f} (δ {s['delta']:g})" if s["epsilon_max"] is not None else ""
     console.print(
@@ -109,7 +121,7 @@ def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
     try:
         path = render_report(args.run_dir)
     except RunDirError as err:
-        errors.print(f"[red]error:[/red] {escape(str(err))}")
+        _error(errors, err)
         return EXIT_BAD_INPUT
     console.print(f"report: {path}", highlight=False)
     return 0

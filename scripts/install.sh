@@ -34,16 +34,19 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+# Some machines' pip configuration names local package folders that may be absent;
+# pip then warns once per package. Drop those lines, keep every other message.
+pip_quiet() { "${PIP[@]}" "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
 
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   echo "[install] $TORCH"
   if [ -n "${FEDSIM_TORCH_INDEX:-}" ]; then
-    "${PIP[@]}" install "$TORCH" --index-url "$FEDSIM_TORCH_INDEX"
+    pip_quiet install "$TORCH" --index-url "$FEDSIM_TORCH_INDEX"
   else
-    "${PIP[@]}" install "$TORCH"
+    pip_quiet install "$TORCH"
   fi
 fi
 
 echo "[install] fedsim and its dependencies"
-"${PIP[@]}" install -e ".[test]"
+pip_quiet install -e ".[test]"
 echo "[install] done: $("$VENV/bin/python" -c 'import torch, flwr, opacus; print(f"torch {torch.__version__} (cuda={torch.cuda.is_available()}), flwr {flwr.__version__}, opacus {opacus.__version__}")')"

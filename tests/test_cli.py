@@ -49,7 +49,7 @@ def test_gpu_request_without_gpu_is_refused(tmp_path):
 def test_refuses_to_overwrite_foreign_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("x")
     proc = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "not a fedsim run directory" in proc.stderr
+    assert proc.returncode == 2 and "not a complete fedsim run" in proc.stderr
     assert (tmp_path / "keep.txt").read_text() == "x"
 
 
@@ -70,3 +70,16 @@ def test_impossible_split_exits_2(tmp_path):
     assert proc.returncode == 2
     assert "cannot split 1347 examples among 5000 clients" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_unreachable_ray_cluster_fails_fast(tmp_path):
+    proc = fedsim(
+        "run",
+        "scenarios/digits-smoke.toml",
+        "--out",
+        str(tmp_path / "o"),
+        "--set",
+        'resources.ray-address="ray://127.0.0.1:9"',
+    )
+    assert proc.returncode == 2
+    assert "cannot reach a Ray cluster there" in proc.stderr and "Traceback" not in proc.stderr

@@ -97,14 +97,23 @@ def render_report(run_dir: str | Path) -> Path:
         ],
     )
     rounds = _table(
-        ["round", "accuracy", "loss", "ε max", "ε mean", "clients trained", "failed", "round (s)"],
+        [
+            "round",
+            "test accuracy",
+            "test loss",
+            "ε max",
+            "ε mean (clients that trained)",
+            "clients trained",
+            "failed",
+            "round (s)",
+        ],
         [
             [
                 r.round,
-                r.accuracy,
-                r.loss,
-                r.epsilon_max,
-                r.epsilon_mean,
+                f"{100 * r.accuracy:.2f} %",
+                f"{r.loss:.4f}",
+                None if r.epsilon_max is None else f"{r.epsilon_max:.3f}",
+                None if r.epsilon_mean is None else f"{r.epsilon_mean:.3f}",
                 r.clients_trained,
                 r.clients_failed,
                 f"{r.round_s:.2f}",

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -78,20 +78,38 @@ def dump_toml(data: dict[str, Any]) -> str:
     return out
 
 
+def _is_complete_run(run_dir: Path) -> bool:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("status") == COMPLETE
+
+
 def check_writable_run_dir(out_dir: Path) -> None:
-    """Refuse to replace a non-empty directory that is not a fedsim run.
+    """Check, before a run starts, that its results can be written to ``out_dir``.
+
+    ``out_dir`` may be missing, empty, or a complete earlier fedsim run (which is
+    replaced whole). Its parent must be writable.
 
     Raises:
-        RunDirError: if ``out_dir`` is a file, or a non-empty directory without
-            a fedsim ``summary.json`` or ``scenario.toml``.
+        RunDirError: if ``out_dir`` is a file, a non-empty directory that is not
+            a complete fedsim run, or its parent cannot be created or written.
     """
+    out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"{out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not ((out_dir / "summary.json").is_file() or (out_dir / "scenario.toml").is_file()):
-            raise RunDirError(
-                f"{out_dir}: not empty and not a fedsim run directory; choose another --out or empty it"
-            )
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_complete_run(out_dir):
+        raise RunDirError(
+            f"{out_dir}: not empty and not a complete fedsim run (no summary.json marked complete); "
+            "choose another --out or empty it"
+        )
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=f".{out_dir.name}.check-", dir=out_dir.parent)
+    except OSError as err:
+        raise RunDirError(f"{out_dir}: cannot write here ({err.strerror or err})") from None
+    shutil.rmtree(probe, ignore_errors=True)
 
 
 def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, bytes] | None = None) -> Path:
@@ -112,6 +130,9 @@ def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, b
     check_writable_run_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a run folder is ordinary
     try:
         (tmp / "scenario.toml").write_text(dump_toml(result.scenario), encoding="utf-8")
         round_fields = [f.name for f in fields(RoundRecord)]
@@ -168,38 +189,49 @@ def load_run(run_dir: str | Path) -> RunResult:
     """Read a complete run directory written by :func:`save_run`.
 
     Raises:
-        RunDirError: if a file is missing or ``summary.json`` does not say the
-            run is complete.
+        RunDirError: if a file is missing or malformed, or ``summary.json`` does
+            not say the run is complete.
     """
     import tomllib
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: not a directory")
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: not a complete fedsim run (missing {', '.join(missing)})")
+    if not _is_complete_run(run_dir):
+        raise RunDirError(f"{run_dir}: summary.json is unreadable or does not mark the run complete")
     summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    if summary.get("status") != COMPLETE:
-        raise RunDirError(f"{run_dir}: summary.json does not mark the run complete")
 
     def records(cls: type, name: str) -> list[Any]:
         kinds = {
             f.name: (int if "int" in str(f.type) else float if "float" in str(f.type) else str)
             for f in fields(cls)
         }
-        return [cls(**{k: _parse(v, kinds[k]) for k, v in row.items()}) for row in _read_csv(run_dir / name)]
+        with (run_dir / name).open(encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+        if header != list(kinds):
+            raise RunDirError(f"{run_dir / name}: columns {header} are not {list(kinds)}")
+        try:
+            return [
+                cls(**{k: _parse(v, kinds[k]) for k, v in row.items()}) for row in _read_csv(run_dir / name)
+            ]
+        except (TypeError, ValueError) as err:
+            raise RunDirError(f"{run_dir / name}: malformed row ({err})") from None
 
-    label_counts = [
-        [int(v) for k, v in row.items() if k != "client"] for row in _read_csv(run_dir / "partition.csv")
-    ]
-    return RunResult(
-        summary=summary,
-        rounds=records(RoundRecord, "rounds.csv"),
-        clients=records(ClientRecord, "clients.csv"),
-        scenario=tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8")),
-        label_counts=label_counts,
-    )
-
-
-def as_dicts(items: list[Any]) -> list[dict[str, Any]]:
-    """Records as plain dicts (for tables)."""
-    return [asdict(item) for item in items]
+    try:
+        return RunResult(
+            summary=summary,
+            rounds=records(RoundRecord, "rounds.csv"),
+            clients=records(ClientRecord, "clients.csv"),
+            scenario=tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8")),
+            label_counts=[
+                [int(v) for k, v in row.items() if k != "client"]
+                for row in _read_csv(run_dir / "partition.csv")
+            ],
+        )
+    except RunDirError:
+        raise
+    except ValueError as err:
+        raise RunDirError(f"{run_dir}: malformed run file ({err})") from None

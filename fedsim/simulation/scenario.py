@@ -10,7 +10,6 @@ every key live here and nowhere else.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +87,10 @@ class FederationSection(_Section):
         return self
 
 
+DEFAULT_TARGET_EPSILON = 3.0
+"""Target ε when a sample-level DP scenario names neither target-epsilon nor noise-multiplier."""
+
+
 class PrivacySection(_Section):
     """``[privacy]``: sample-level DP-SGD settings (see :class:`fedsim.privacy.PrivacyBudget`)."""
 
@@ -99,12 +102,25 @@ class PrivacySection(_Section):
     accountant: Literal["rdp", "prv"] = "rdp"
     grad_sample_mode: Literal["ghost", "hooks", "functorch"] = "ghost"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_epsilon(cls, data: Any) -> Any:
+        """Without either noise setting, sample-level DP targets ε = DEFAULT_TARGET_EPSILON."""
+        if (
+            isinstance(data, dict)
+            and data.get("mode", "sample") == "sample"
+            and "target-epsilon" not in data
+            and "noise-multiplier" not in data
+        ):
+            return {**data, "target-epsilon": DEFAULT_TARGET_EPSILON}
+        return data
+
     @model_validator(mode="after")
     def _two_of_epsilon_delta_sigma(self) -> PrivacySection:
         if self.mode == "sample" and (self.target_epsilon is None) == (self.noise_multiplier is None):
             raise ValueError(
-                "mode 'sample' needs exactly one of 'target-epsilon' (calibrate the noise) "
-                "and 'noise-multiplier' (fixed noise)"
+                "mode 'sample' takes 'target-epsilon' (calibrate the noise) or "
+                "'noise-multiplier' (fixed noise), not both"
             )
         return self
 
@@ -125,7 +141,7 @@ class Scenario(_Section):
     data: DataSection = DataSection()
     model: ModelSection = ModelSection()
     federation: FederationSection = FederationSection()
-    privacy: PrivacySection = PrivacySection.model_validate({"target-epsilon": 3.0})
+    privacy: PrivacySection = PrivacySection.model_validate({})
     resources: ResourcesSection = ResourcesSection()
 
     def specs(self) -> ScenarioSpecs:
@@ -222,7 +238,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 raise ScenarioError(f"--set {item!r}: {table!r} is not a table")
             node[table] = child = dict(child)
             node = child
-        node[leaf] = _parse_value(value.strip())
+        parsed = _parse_value(value.strip())
+        if isinstance(parsed, dict) or isinstance(node.get(leaf), dict):
+            raise ScenarioError(
+                f"--set {item!r}: sets one key, not a whole table; write e.g. {leaf}.rounds=2"
+            )
+        node[leaf] = parsed
     return out
 
 
@@ -272,9 +293,6 @@ def validate_scenario(raw: dict[str, Any], *, source: str) -> Scenario:
     except ValidationError as err:
         lines = [f"{source}: {_describe(e, Scenario)}" for e in err.errors()]
         raise ScenarioError("\n".join(lines)) from None
-    if scenario.privacy.mode == "sample" and scenario.privacy.target_epsilon is not None:
-        if not math.isfinite(scenario.privacy.target_epsilon):
-            raise ScenarioError(f"{source}: privacy.target-epsilon: must be finite")
     return scenario
 
 
@@ -291,7 +309,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a leading byte-order mark is tolerated
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file") from None
     except IsADirectoryError:
@@ -306,4 +324,5 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         raise ScenarioError(f"{path}: not valid TOML: {err}") from None
     if not raw:
         raise ScenarioError(f"{path}: empty scenario; at least 'name' is required")
-    return validate_scenario(apply_overrides(raw, overrides or []), source=str(path))
+    source = f"{path} (with --set {' '.join(overrides)})" if overrides else str(path)
+    return validate_scenario(apply_overrides(raw, overrides or []), source=source)

@@ -45,7 +45,7 @@ def test_replaces_previous_run_but_not_foreign_folder(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(RunDirError, match="not empty and not a fedsim run directory"):
+    with pytest.raises(RunDirError, match="not empty and not a complete fedsim run"):
         save_run(sample_result(), foreign)
     assert (foreign / "notes.txt").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run"]  # no temp folders left
@@ -65,3 +65,57 @@ def test_incomplete_run_is_refused(tmp_path):
     (out / "rounds.csv").unlink()
     with pytest.raises(RunDirError, match="missing rounds.csv"):
         load_run(out)
+
+
+def test_folder_with_a_user_scenario_toml_is_not_a_run(tmp_path):
+    # A folder holding the user's own scenario.toml (and notes) must never be replaced.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "scenario.toml").write_text('name = "x"\n')
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(RunDirError, match="not a complete fedsim run"):
+        save_run(sample_result(), mine)
+    assert (mine / "notes.txt").read_text() == "keep"
+
+
+def test_unwritable_parent_is_refused_before_running(tmp_path):
+    from fedsim.results.store import check_writable_run_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(RunDirError, match="cannot write here"):
+        check_writable_run_dir(blocker / "run")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            lambda out: (out / "summary.json").write_text("{bad"),
+            "unreadable or does not mark the run complete",
+        ),
+        (lambda out: (out / "rounds.csv").write_text("a,b\n1,2\n"), "rounds.csv: columns"),
+        (
+            lambda out: (out / "clients.csv").write_text((out / "clients.csv").read_text() + "x,y\n"),
+            "malformed",
+        ),
+    ],
+)
+def test_corrupt_run_files_are_named(tmp_path, damage, message):
+    out = save_run(sample_result(), tmp_path / "run")
+    damage(out)
+    with pytest.raises(RunDirError, match=message):
+        load_run(out)
+
+
+def test_run_folder_is_not_private(tmp_path):
+    out = save_run(sample_result(), tmp_path / "run")
+    assert out.stat().st_mode & 0o777 == 0o777 & ~_umask()  # as mkdir would make it, not mkdtemp's 0700
+
+
+def _umask():
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

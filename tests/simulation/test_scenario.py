@@ -78,7 +78,7 @@ BAD = {
     "alpha for iid": ('name = "x"\n[data]\nalpha = 0.3\n', "'alpha' is only used by partitioner 'dirichlet'"),
     "epsilon and sigma": (
         'name = "x"\n[privacy]\ntarget-epsilon = 1.0\nnoise-multiplier = 1.0\n',
-        "needs exactly one of 'target-epsilon' (calibrate the noise) and 'noise-multiplier'",
+        "takes 'target-epsilon' (calibrate the noise) or 'noise-multiplier' (fixed noise), not both",
     ),
     "zero clients": (
         'name = "x"\n[federation]\nnum-clients = 0\n',
@@ -143,3 +143,33 @@ def test_bad_override(tmp_path):
         load_scenario(path, ["federation.rounds"])
     with pytest.raises(ScenarioError, match="federation.rounds: Input should be greater than or equal to 1"):
         load_scenario(path, ["federation.rounds=0"])
+
+
+def test_set_cannot_replace_a_whole_table(tmp_path):
+    path = write(tmp_path, 'name = "x"\n[federation]\nnum-clients = 2\n')
+    with pytest.raises(ScenarioError, match="sets one key, not a whole table"):
+        load_scenario(path, ["federation={rounds=1}"])
+
+
+def test_set_errors_name_the_override(tmp_path):
+    path = write(tmp_path, 'name = "x"\n')
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path, ["federation.num-clients=100001"])
+    assert str(err.value).startswith(
+        f"{path} (with --set federation.num-clients=100001): federation.num-clients:"
+    )
+
+
+def test_byte_order_mark_is_tolerated(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbfname = "bom"\n')
+    assert load_scenario(path).name == "bom"
+
+
+def test_privacy_defaults_to_target_epsilon_3_unless_noise_is_fixed(tmp_path):
+    only_norm = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nmax-grad-norm = 2.0\n'))
+    assert only_norm.privacy.target_epsilon == 3.0 and only_norm.privacy.max_grad_norm == 2.0
+    fixed = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nnoise-multiplier = 1.2\n'))
+    assert fixed.privacy.target_epsilon is None and fixed.privacy.noise_multiplier == 1.2
+    none = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nmode = "none"\n'))
+    assert none.privacy.target_epsilon is None and not none.specs().privacy.is_private
