@@ -24,6 +24,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from fedsim.results.records import ClientRecord, RoundRecord, RunResult
 
 RUN_FILES = ("scenario.toml", "rounds.csv", "clients.csv", "partition.csv", "summary.json")
@@ -47,35 +49,6 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows([[_cell(v) for v in row] for row in rows])
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, float) and math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return repr(value)
-
-
-def dump_toml(data: dict[str, Any]) -> str:
-    """Write a two-level dict (top-level keys, then tables) as TOML.
-
-    Example:
-        >>> print(dump_toml({"name": "a", "data": {"dataset": "digits"}}))
-        name = "a"
-        <BLANKLINE>
-        [data]
-        dataset = "digits"
-        <BLANKLINE>
-    """
-    top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    out = "\n".join(top) + "\n"
-    for key, table in data.items():
-        if isinstance(table, dict):
-            out += f"\n[{key}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in table.items())
-    return out
 
 
 def _is_complete_run(run_dir: Path) -> bool:
@@ -134,7 +107,7 @@ def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, b
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a run folder is ordinary
     try:
-        (tmp / "scenario.toml").write_text(dump_toml(result.scenario), encoding="utf-8")
+        (tmp / "scenario.toml").write_text(tomli_w.dumps(result.scenario), encoding="utf-8")
         round_fields = [f.name for f in fields(RoundRecord)]
         _write_csv(
             tmp / "rounds.csv", round_fields, [[getattr(r, n) for n in round_fields] for r in result.rounds]
