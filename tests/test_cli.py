@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,20 +34,6 @@ def test_missing_file_and_bad_set(tmp_path):
     assert proc.returncode == 2 and "federation.rounds: Input should be a valid integer" in proc.stderr
 
 
-def test_gpu_request_without_gpu_is_refused(tmp_path):
-    proc = fedsim(
-        "run",
-        "scenarios/digits-smoke.toml",
-        "--out",
-        str(tmp_path / "o"),
-        "--set",
-        "resources.client-gpus=0.5",
-    )
-    assert proc.returncode == 2
-    assert "resources.client-gpus = 0.5 but no CUDA GPU is visible" in proc.stderr
-    assert not (tmp_path / "o").exists()
-
-
 def test_refuses_to_overwrite_foreign_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("x")
     proc = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(tmp_path))
@@ -58,28 +46,27 @@ def test_report_of_non_run(tmp_path):
     assert proc.returncode == 2 and "not a complete fedsim run" in proc.stderr
 
 
-def test_impossible_split_exits_2(tmp_path):
-    proc = fedsim(
-        "run",
-        "scenarios/digits-smoke.toml",
-        "--out",
-        str(tmp_path / "o"),
-        "--set",
-        "federation.num-clients=5000",
-    )
-    assert proc.returncode == 2
-    assert "cannot split 1347 examples among 5000 clients" in proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
-
-
-def test_unreachable_ray_cluster_fails_fast(tmp_path):
-    proc = fedsim(
-        "run",
-        "scenarios/digits-smoke.toml",
-        "--out",
-        str(tmp_path / "o"),
-        "--set",
+# Problems found after the file is valid: refused before training, exit 2, one line, nothing written.
+REFUSED_BEFORE_TRAINING = {
+    "gpu without gpu": (
+        "resources.client-gpus=0.5",
+        "resources.client-gpus = 0.5 but no CUDA GPU is visible",
+    ),
+    "impossible split": ("federation.num-clients=5000", "cannot split 1347 examples among 5000 clients"),
+    "unreachable ray": (
         'resources.ray-address="ray://127.0.0.1:9"',
-    )
+        "resources.ray-address = 'ray://127.0.0.1:9': cannot reach a Ray cluster there",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_BEFORE_TRAINING))
+def test_refused_before_training(tmp_path, case):
+    # Arrange
+    override, expected = REFUSED_BEFORE_TRAINING[case]
+    # Act
+    proc = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(tmp_path / "o"), "--set", override)
+    # Assert
     assert proc.returncode == 2
-    assert "cannot reach a Ray cluster there" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"error: scenarios/digits-smoke.toml: {expected}" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()

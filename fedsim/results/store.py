@@ -85,13 +85,12 @@ def check_writable_run_dir(out_dir: Path) -> None:
     shutil.rmtree(probe, ignore_errors=True)
 
 
-def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, bytes] | None = None) -> Path:
-    """Write ``result`` (and any extra files, e.g. plots) to ``out_dir`` atomically.
+def save_run(result: RunResult, out_dir: str | Path) -> Path:
+    """Write ``result`` to ``out_dir`` atomically.
 
     Args:
         result: the run.
         out_dir: the run directory; an earlier fedsim run there is replaced.
-        extra_files: relative file name → bytes, written alongside.
 
     Returns:
         ``out_dir`` as a Path.
@@ -124,8 +123,6 @@ def save_run(result: RunResult, out_dir: str | Path, *, extra_files: dict[str, b
             ["client"] + [f"class_{k}" for k in range(num_classes)],
             [[i, *counts] for i, counts in enumerate(result.label_counts)],
         )
-        for name, payload in (extra_files or {}).items():
-            (tmp / name).write_bytes(payload)
         summary = {**result.summary, "status": COMPLETE}
         (tmp / "summary.json").write_text(
             json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"

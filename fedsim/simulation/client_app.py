@@ -32,8 +32,9 @@ def client_partitions(data: DataSpec, split: PartitionSpec) -> tuple[np.ndarray,
     return tuple(partition(train_set.y, split))
 
 
+@lru_cache(maxsize=1024)
 def client_shard(data: DataSpec, split: PartitionSpec, partition_id: int) -> ArrayDataset:
-    """The training examples of client ``partition_id``."""
+    """The training examples of client ``partition_id`` (copied once per process, then cached)."""
     train_set, _ = load_dataset(data)
     return train_set.subset(client_partitions(data, split)[partition_id])
 

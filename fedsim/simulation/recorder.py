@@ -41,7 +41,6 @@ class RunRecorder:
     rounds: list[RoundRecord] = field(default_factory=list)
     _pending: list[ClientReply] = field(default_factory=list)
     _pending_errors: list[str] = field(default_factory=list)
-    _client_sigma: dict[int, tuple[float, float]] = field(default_factory=dict)
     _rounds_trained: dict[int, int] = field(default_factory=dict)
     _last_time: float = field(default_factory=time.perf_counter)
 
@@ -64,7 +63,6 @@ class RunRecorder:
                     steps=int(reply.metrics["steps"]),
                 )
                 self.ledger.record(pid, server_round=reply.server_round, event=event)
-                self._client_sigma[pid] = (event.noise_multiplier, event.sample_rate)
 
     def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """Evaluate the global model and close the round (Flower's ``evaluate_fn``)."""
@@ -103,7 +101,10 @@ class RunRecorder:
         """One :class:`ClientRecord` per client, given each client's data size."""
         records = []
         for pid, examples in enumerate(sizes):
-            sigma, rate = self._client_sigma.get(pid, (None, None))
+            history = self.ledger.history(pid) if self.ledger is not None else []
+            sigma, rate = (
+                (history[-1][1].noise_multiplier, history[-1][1].sample_rate) if history else (None, None)
+            )
             records.append(
                 ClientRecord(
                     client=pid,
