@@ -107,7 +107,8 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     s = result.summary
     eps = f", ε {s['epsilon_max']:.3f} (δ {s['delta']:g})" if s["epsilon_max"] is not None else ""
     console.print(
-        f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} %{eps}\n"
+        f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} % "
+        f"(baseline {100 * s['baseline_accuracy']:.2f} %){eps}\n"
         f"report: {report}",
         highlight=False,
     )

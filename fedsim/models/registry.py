@@ -9,10 +9,26 @@ import torch
 from torch import nn
 
 from fedsim.models.cnn import CNN
+from fedsim.models.lstm import LSTMClassifier
 
-_MODELS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
-    "cnn": CNN,
+
+def _cnn(input_shape: tuple[int, ...], num_classes: int, vocab_size: int | None) -> nn.Module:
+    if vocab_size is not None:
+        raise ValueError("the CNN reads images; for text use model 'lstm'")
+    return CNN(input_shape, num_classes)
+
+
+def _lstm(input_shape: tuple[int, ...], num_classes: int, vocab_size: int | None) -> nn.Module:
+    return LSTMClassifier(input_shape, num_classes, vocab_size=vocab_size)
+
+
+_MODELS: dict[str, Callable[[tuple[int, ...], int, int | None], nn.Module]] = {
+    "cnn": _cnn,
+    "lstm": _lstm,
 }
+
+MODEL_INPUTS: dict[str, frozenset[str]] = {"cnn": frozenset({"image"}), "lstm": frozenset({"image", "text"})}
+"""The kinds of input (``image``, ``text``) each model reads."""
 
 
 def available_models() -> list[str]:
@@ -36,7 +52,12 @@ class ModelSpec:
 
 
 def build_model(
-    spec: ModelSpec, *, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None
+    spec: ModelSpec,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    vocab_size: int | None = None,
+    seed: int | None = None,
 ) -> nn.Module:
     """Build a freshly initialised model.
 
@@ -44,11 +65,16 @@ def build_model(
         spec: which model.
         input_shape: shape of one example, e.g. ``(1, 28, 28)``.
         num_classes: number of classes.
+        vocab_size: for text, the number of distinct input characters (inputs are
+            ``(T,)`` indices); None for images.
         seed: if given, initialise weights from this seed without touching the
             caller's global torch RNG state.
 
     Returns:
         An ``nn.Module`` on the CPU mapping ``(B, *input_shape)`` to ``(B, num_classes)``.
+
+    Raises:
+        ValueError: if the model cannot read these inputs (e.g. the CNN on text).
 
     Example:
         >>> a = build_model(ModelSpec("cnn"), input_shape=(1, 8, 8), num_classes=10, seed=0)
@@ -58,7 +84,7 @@ def build_model(
     """
     factory = _MODELS[spec.name]
     if seed is None:
-        return factory(input_shape, num_classes)
+        return factory(input_shape, num_classes, vocab_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return factory(input_shape, num_classes)
+        return factory(input_shape, num_classes, vocab_size)

@@ -2,8 +2,8 @@
 
 fedsim does not re-implement partitioning: each split is a
 :mod:`flwr_datasets.partitioner` class, chosen by name from a registry, and
-applied to a small index table (``index``, ``label``) so that the result maps
-back to rows of an in-memory :class:`~fedsim.data.ArrayDataset`.
+applied to a small index table (``index``, ``label``, ``group``) so that the
+result maps back to rows of an in-memory :class:`~fedsim.data.ArrayDataset`.
 
 * ``iid``: :class:`~flwr_datasets.partitioner.IidPartitioner` over a copy of the
   rows shuffled with the scenario's seed (the partitioner itself takes
@@ -12,10 +12,28 @@ back to rows of an in-memory :class:`~fedsim.data.ArrayDataset`.
   label-skew split of Hsu et al. 2019 (https://arxiv.org/abs/1909.06335): each
   class is divided among clients with proportions drawn from Dir(alpha); a
   smaller alpha gives more skewed clients.
+* ``pathological``: :class:`~flwr_datasets.partitioner.PathologicalPartitioner`,
+  each client holds ``classes_per_client`` classes (McMahan et al. 2017,
+  https://arxiv.org/abs/1602.05629, Sec. 3, where each client had 2 digits);
+  client ``i``'s first class is ``i mod K`` (so every class is used when there
+  are at least ``K`` clients) and the others are drawn at random with the seed;
+  each class's rows are shared evenly among the clients that hold it.
+* ``shard``: :class:`~flwr_datasets.partitioner.ShardPartitioner`, McMahan et
+  al.'s original non-IID scheme: sort rows by label, cut them into shards of
+  ``shard_size`` rows and deal ``shards_per_client`` shards to each client.
+  Every shard has the same size (without ``shard_size``, the largest that
+  fits), so the rows beyond ``num_partitions * shards_per_client * shard_size``
+  are not used (fewer than one shard per client without ``shard_size``).
+* ``natural-id``: :class:`~flwr_datasets.partitioner.NaturalIdPartitioner`,
+  one client per natural user (writer, book, speaking role), in the order of
+  the data set's user names; the number of clients must equal the number of users.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +53,11 @@ class PartitionSpec:
         min_partition_size: for ``dirichlet``, the fewest examples a client may
             get; draws are repeated until every client has at least this many
             (flwr-datasets semantics; default 10 as there).
+        classes_per_client: for ``pathological``, the number of classes each
+            client holds (≥ 1).
+        shards_per_client: for ``shard``, the number of shards each client gets (≥ 1).
+        shard_size: for ``shard``, rows per shard (≥ 1); None makes shards as
+            large as the data allows (flwr-datasets semantics).
     """
 
     name: str
@@ -42,6 +65,9 @@ class PartitionSpec:
     seed: int
     alpha: float | None = None
     min_partition_size: int = 10
+    classes_per_client: int | None = None
+    shards_per_client: int | None = None
+    shard_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.name not in _PARTITIONERS:
@@ -52,6 +78,12 @@ class PartitionSpec:
             raise ValueError(f"dirichlet needs alpha > 0, got {self.alpha}")
         if self.min_partition_size < 0:
             raise ValueError(f"min_partition_size must be ≥ 0, got {self.min_partition_size}")
+        if self.name == "pathological" and (self.classes_per_client is None or self.classes_per_client < 1):
+            raise ValueError(f"pathological needs classes_per_client ≥ 1, got {self.classes_per_client}")
+        if self.name == "shard" and (self.shards_per_client is None or self.shards_per_client < 1):
+            raise ValueError(f"shard needs shards_per_client ≥ 1, got {self.shards_per_client}")
+        if self.shard_size is not None and self.shard_size < 1:
+            raise ValueError(f"shard_size must be ≥ 1, got {self.shard_size}")
 
 
 def _iid(spec: PartitionSpec):
@@ -74,9 +106,44 @@ def _dirichlet(spec: PartitionSpec):
     )
 
 
+def _pathological(spec: PartitionSpec):
+    from flwr_datasets.partitioner import PathologicalPartitioner
+
+    return PathologicalPartitioner(
+        num_partitions=spec.num_partitions,
+        partition_by="label",
+        num_classes_per_partition=spec.classes_per_client,
+        class_assignment_mode="first-deterministic",
+        shuffle=True,
+        seed=spec.seed,
+    )
+
+
+def _shard(spec: PartitionSpec):
+    from flwr_datasets.partitioner import ShardPartitioner
+
+    return ShardPartitioner(
+        num_partitions=spec.num_partitions,
+        partition_by="label",
+        num_shards_per_partition=spec.shards_per_client,
+        shard_size=spec.shard_size,
+        shuffle=True,
+        seed=spec.seed,
+    )
+
+
+def _natural_id(spec: PartitionSpec):
+    from flwr_datasets.partitioner import NaturalIdPartitioner
+
+    return NaturalIdPartitioner(partition_by="group")
+
+
 _PARTITIONERS: dict[str, Callable[[PartitionSpec], object]] = {
     "iid": _iid,
     "dirichlet": _dirichlet,
+    "pathological": _pathological,
+    "shard": _shard,
+    "natural-id": _natural_id,
 }
 
 # Partitioners that take contiguous shards and need the rows shuffled first.
@@ -97,12 +164,16 @@ def create_partitioner(spec: PartitionSpec):
     return _PARTITIONERS[spec.name](spec)
 
 
-def partition(labels: np.ndarray, spec: PartitionSpec) -> list[np.ndarray]:
+def partition(
+    labels: np.ndarray, spec: PartitionSpec, *, groups: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Split row indices among ``spec.num_partitions`` clients.
 
     Args:
         labels: integer labels, shape ``(N,)``.
         spec: the split.
+        groups: each row's natural user as an int, shape ``(N,)``; required by
+            ``natural-id`` (client ``i`` gets the ``i``-th smallest user id).
 
     Returns:
         One sorted int64 index array per client (``partition_id`` order); the
@@ -110,8 +181,10 @@ def partition(labels: np.ndarray, spec: PartitionSpec) -> list[np.ndarray]:
         and labels always give the same split.
 
     Raises:
-        ValueError: if the split is impossible (e.g. more clients than rows, or a
-            Dirichlet ``min_partition_size`` no draw could satisfy).
+        ValueError: if the split is impossible (e.g. more clients than rows, a
+            Dirichlet ``min_partition_size`` no draw could satisfy, more classes per
+            client than classes, too few shards, or a ``natural-id`` split whose
+            client count differs from the number of users).
 
     Example:
         >>> parts = partition(np.repeat(np.arange(2), 5), PartitionSpec("iid", 2, seed=0))
@@ -124,19 +197,40 @@ def partition(labels: np.ndarray, spec: PartitionSpec) -> list[np.ndarray]:
     n = len(labels)
     if spec.num_partitions > n:
         raise ValueError(f"cannot split {n} examples among {spec.num_partitions} clients")
-    table = datasets.Dataset.from_dict(
-        {"index": np.arange(n, dtype=np.int64), "label": np.asarray(labels, dtype=np.int64)}
-    )
+    columns = {"index": np.arange(n, dtype=np.int64), "label": np.asarray(labels, dtype=np.int64)}
+    if spec.name == "natural-id":
+        if groups is None:
+            raise ValueError(
+                "natural-id needs a data set with natural users (a writer, book or role per row)"
+            )
+        users = len(np.unique(groups))
+        if users != spec.num_partitions:
+            raise ValueError(
+                f"natural-id gives one client per user: the data has {users} users, "
+                f"so the number of clients must be {users}, not {spec.num_partitions}"
+            )
+        columns["group"] = np.asarray(groups, dtype=np.int64)
+    if spec.name == "pathological":
+        classes = len(np.unique(labels))
+        if spec.classes_per_client > classes:
+            raise ValueError(
+                f"pathological: {spec.classes_per_client} classes per client, but the data has {classes}"
+            )
+    table = datasets.Dataset.from_dict(columns)
     if spec.name in _NEEDS_SHUFFLE:
         table = table.shuffle(seed=spec.seed).flatten_indices()
     partitioner = create_partitioner(spec)
     partitioner.dataset = table
     try:
-        parts = [
-            np.sort(np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64))
-            for pid in range(spec.num_partitions)
-        ]
-    except ValueError as err:
+        # NaturalIdPartitioner draws a tqdm bar on stderr that nothing can switch off, and
+        # ShardPartitioner's sort trips a pyarrow deprecation warning meant for its authors.
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parts = [
+                np.sort(np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64))
+                for pid in range(spec.num_partitions)
+            ]
+    except (ValueError, IndexError) as err:
         raise ValueError(f"{spec.name} partitioner failed: {err}") from err
     return parts
 

@@ -11,7 +11,7 @@ from fedsim.privacy.calibrate import (
     resolve_noise_multiplier,
     steps_per_epoch,
 )
-from fedsim.privacy.engine import PrivateTraining, make_private
+from fedsim.privacy.engine import PrivateTraining, make_private, make_trainable, plain_state_dict
 from fedsim.privacy.events import PrivacyEvent
 from fedsim.privacy.ledger import PrivacyLedger
 
@@ -24,6 +24,8 @@ __all__ = [
     "calibrate_noise",
     "compute_epsilon",
     "make_private",
+    "make_trainable",
+    "plain_state_dict",
     "poisson_sample_rate",
     "resolve_noise_multiplier",
     "steps_per_epoch",

@@ -33,6 +33,52 @@ class PrivateTraining:
     sample_rate: float
 
 
+def make_trainable(module: nn.Module) -> nn.Module:
+    """Return a model Opacus can compute per-sample gradients for.
+
+    A model the Opacus validator accepts is returned as is. Otherwise a copy is
+    returned with each unsupported layer replaced by ``ModuleValidator.fix``:
+    ``nn.LSTM`` becomes ``opacus.layers.DPLSTM`` holding the same weights (PyTorch's
+    fused LSTM kernel hides the per-step activations Opacus needs). Create the
+    optimiser over the returned model's parameters.
+
+    Args:
+        module: the plain model.
+
+    Returns:
+        ``module`` itself, or a fixed copy whose ``state_dict`` holds every key of
+        the original (see :func:`plain_state_dict`).
+
+    Raises:
+        ValueError: if the model has layers Opacus can neither train nor replace.
+    """
+    if not ModuleValidator.validate(module, strict=False):
+        return module
+    fixed = ModuleValidator.fix(module)
+    errors = ModuleValidator.validate(fixed, strict=False)
+    if errors:
+        raise ValueError(f"model is not trainable under Opacus: {errors}")
+    return fixed
+
+
+def plain_state_dict(module: nn.Module, keys) -> dict[str, torch.Tensor]:
+    """The weights of a (possibly fixed) model under the plain model's names.
+
+    ``DPLSTM`` lists each weight twice in its ``state_dict`` (as ``weight_ih_l0``
+    and as ``l0.ih.weight``); this keeps only the names in ``keys``, those of the
+    model before :func:`make_trainable`.
+
+    Args:
+        module: the trained model (unwrapped from Opacus's ``GradSampleModule``).
+        keys: the plain model's ``state_dict`` keys.
+
+    Raises:
+        KeyError: if a key is missing from ``module``'s ``state_dict``.
+    """
+    weights = module.state_dict()
+    return {key: weights[key] for key in keys}
+
+
 def make_private(
     *,
     module: nn.Module,
@@ -52,7 +98,8 @@ def make_private(
     parameters go to :class:`fedsim.privacy.PrivacyLedger` instead.
 
     Args:
-        module: the model; must pass ``opacus.validators.ModuleValidator``.
+        module: the model; must pass ``opacus.validators.ModuleValidator``
+            (pass it through :func:`make_trainable` first).
         optimizer: an optimiser over ``module``'s parameters.
         criterion: the loss, with mean reduction.
         data_loader: a loader over the client's data set; its generator (if any)

@@ -52,18 +52,30 @@ def plot_epsilon(result: RunResult, path: Path) -> Path:
 
 
 def plot_partition(result: RunResult, path: Path) -> Path:
-    """Heatmap of examples per (client, class), with each client's size."""
+    """Heatmap of each client's label distribution (share per class), beside a bar chart of its size."""
     import numpy as np
 
     counts = np.asarray(result.label_counts)  # (clients, classes)
     clients, classes = counts.shape
-    fig, ax = plt.subplots(figsize=(min(2 + 0.5 * classes, 12), min(1.5 + 0.3 * clients, 14)))
-    image = ax.imshow(counts, aspect="auto", cmap="viridis")
+    height = min(2 + 0.28 * clients, 16)
+    fig, (ax, ax_size) = plt.subplots(
+        1,
+        2,
+        figsize=(min(4 + 0.3 * classes, 16), height),
+        sharey=True,
+        gridspec_kw={"width_ratios": [3, 1]},
+    )
+    sizes = counts.sum(axis=1)
+    shares = counts / np.maximum(sizes, 1)[:, None]  # each client's label distribution
+    image = ax.imshow(shares, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0)
     ax.set(xlabel="class", ylabel="client", title="Label distribution per client")
-    if clients <= 40:
-        ax.set_yticks(range(clients), [f"{c} (n={n})" for c, n in enumerate(counts.sum(axis=1))])
-    ax.set_xticks(range(classes))
-    fig.colorbar(image, ax=ax, label="examples")
+    step = max(1, clients // 40)
+    ax.set_yticks(range(0, clients, step))
+    ax.set_xticks(range(0, classes, max(1, classes // 20)))
+    fig.colorbar(image, ax=ax, label="share of client's examples", location="left", pad=0.1, fraction=0.04)
+    ax_size.barh(range(clients), sizes, color="tab:blue")
+    ax_size.set(xlabel="examples", title="Partition size")
+    ax_size.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

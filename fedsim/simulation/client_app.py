@@ -22,14 +22,14 @@ from fedsim.client import create_data_loader, create_optimizer, train
 from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import PartitionSpec, partition
-from fedsim.privacy import make_private, resolve_noise_multiplier
+from fedsim.privacy import make_private, make_trainable, plain_state_dict, resolve_noise_multiplier
 
 
 @lru_cache(maxsize=4)
 def client_partitions(data: DataSpec, split: PartitionSpec) -> tuple[np.ndarray, ...]:
     """Index arrays of every client's shard (cached per process)."""
     train_set, _ = load_dataset(data)
-    return tuple(partition(train_set.y, split))
+    return tuple(partition(train_set.y, split, groups=train_set.groups))
 
 
 @lru_cache(maxsize=1024)
@@ -73,8 +73,12 @@ def run_client_round(
     device = get_device()
     seed = _round_seed(specs.seed, partition_id, server_round)
 
-    model = build_model(specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes)
+    model = build_model(
+        specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
+    )
     model.load_state_dict(state_dict)
+    if specs.privacy.is_private:
+        model = make_trainable(model)  # e.g. nn.LSTM -> Opacus DPLSTM, same weights
     model.to(device)
     loader = create_data_loader(shard, batch_size=specs.train.batch_size, shuffle=True, seed=seed)
     optimizer = create_optimizer(model, specs.train)
@@ -120,8 +124,9 @@ def run_client_round(
         max_steps=specs.train.local_steps,
     )
     metrics.update({"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps})
-    # The unwrapped module's weights: Opacus's wrapper would prefix names with "_module.".
-    return model.cpu().state_dict(), metrics
+    # The unwrapped module's weights under the plain model's names (Opacus's wrapper
+    # would prefix "_module."; DPLSTM lists each weight under two names).
+    return plain_state_dict(model.cpu(), state_dict.keys()), metrics
 
 
 def create_client_app(specs) -> ClientApp:

@@ -175,7 +175,11 @@ def run_scenario(
         )
 
     model = build_model(  # 3
-        specs.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=specs.seed
+        specs.model,
+        input_shape=train_set.input_shape,
+        num_classes=train_set.num_classes,
+        vocab_size=train_set.vocab_size,
+        seed=specs.seed,
     )
     initial_arrays = ArrayRecord(model.state_dict())
     ledger = (
@@ -216,6 +220,10 @@ def run_scenario(
         "rounds_completed": completed,
         "final_accuracy": final.accuracy,
         "final_loss": final.loss,
+        "baseline_accuracy": test_set.baseline_accuracy(),
+        "train_examples": int(sum(sizes)),
+        "test_examples": len(test_set),
+        "num_classes": train_set.num_classes,
         "privacy_mode": specs.privacy.mode,
         "epsilon_max": final.epsilon_max,
         "epsilon_mean": final.epsilon_mean,

@@ -13,124 +13,26 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from fedsim.client import TrainSpec
-from fedsim.data import DataSpec
-from fedsim.models import ModelSpec
+from fedsim.data import DataSpec, dataset_info
+from fedsim.models import MODEL_INPUTS, ModelSpec
 from fedsim.partition import PartitionSpec
 from fedsim.privacy import PrivacyBudget
 from fedsim.simulation.federation import FederationSpec
-
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be read or is invalid; the message names the file and key."""
-
-
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=_kebab, populate_by_name=False, strict=True
-    )
-
-
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-
-
-class DataSection(_Section):
-    """``[data]``: the data set and how it is split among clients."""
-
-    dataset: Literal["fashion-mnist", "digits"] = "fashion-mnist"
-    partitioner: Literal["iid", "dirichlet"] = "iid"
-    alpha: PositiveFloat | None = None
-    min_partition_size: Annotated[int, Field(ge=0)] = 10
-
-    @model_validator(mode="after")
-    def _alpha_matches_partitioner(self) -> DataSection:
-        if self.partitioner == "dirichlet" and self.alpha is None:
-            raise ValueError("partitioner 'dirichlet' needs 'alpha' (a number > 0, e.g. 0.5)")
-        if self.partitioner != "dirichlet" and self.alpha is not None:
-            raise ValueError(f"'alpha' is only used by partitioner 'dirichlet', not {self.partitioner!r}")
-        return self
-
-
-class ModelSection(_Section):
-    """``[model]``: the architecture clients train."""
-
-    name: Literal["cnn"] = "cnn"
-
-
-class FederationSection(_Section):
-    """``[federation]``: clients, rounds, sampling and local training."""
-
-    num_clients: Annotated[int, Field(ge=1, le=100_000)] = 10
-    rounds: Annotated[int, Field(ge=1, le=100_000)] = 5
-    fraction_train: Annotated[float, Field(gt=0, le=1)] = 1.0
-    strategy: Literal["fedavg", "fedavgm"] = "fedavg"
-    server_learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0
-    server_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    local_epochs: Annotated[int, Field(ge=1, le=1000)] = 1
-    local_steps: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 64
-    learning_rate: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 0.1
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
-
-    @model_validator(mode="after")
-    def _server_optimiser_needs_fedavgm(self) -> FederationSection:
-        if self.strategy != "fedavgm" and (self.server_momentum != 0 or self.server_learning_rate != 1):
-            raise ValueError("'server-momentum' and 'server-learning-rate' need strategy = \"fedavgm\"")
-        return self
-
-
-DEFAULT_TARGET_EPSILON = 3.0
-"""Target ε when a sample-level DP scenario names neither target-epsilon nor noise-multiplier."""
-
-
-class PrivacySection(_Section):
-    """``[privacy]``: sample-level DP-SGD settings (see :class:`fedsim.privacy.PrivacyBudget`)."""
-
-    mode: Literal["none", "sample"] = "sample"
-    target_epsilon: PositiveFloat | None = None
-    target_delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
-    noise_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    max_grad_norm: PositiveFloat = 1.0
-    accountant: Literal["rdp", "prv"] = "rdp"
-    grad_sample_mode: Literal["ghost", "hooks", "functorch"] = "ghost"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_epsilon(cls, data: Any) -> Any:
-        """Without either noise setting, sample-level DP targets ε = DEFAULT_TARGET_EPSILON."""
-        if (
-            isinstance(data, dict)
-            and data.get("mode", "sample") == "sample"
-            and "target-epsilon" not in data
-            and "noise-multiplier" not in data
-        ):
-            return {**data, "target-epsilon": DEFAULT_TARGET_EPSILON}
-        return data
-
-    @model_validator(mode="after")
-    def _two_of_epsilon_delta_sigma(self) -> PrivacySection:
-        if self.mode == "sample" and (self.target_epsilon is None) == (self.noise_multiplier is None):
-            raise ValueError(
-                "mode 'sample' takes 'target-epsilon' (calibrate the noise) or "
-                "'noise-multiplier' (fixed noise), not both"
-            )
-        return self
-
-
-class ResourcesSection(_Section):
-    """``[resources]``: what each simulated client may use, and where Ray runs."""
-
-    client_cpus: Annotated[float, Field(gt=0, le=1024)] = 1.0
-    client_gpus: Annotated[float, Field(ge=0, le=64)] = 0.0
-    ray_address: str = "local"
+from fedsim.simulation.sections import (
+    DataSection,
+    FederationSection,
+    ModelSection,
+    PrivacySection,
+    ResourcesSection,
+    ScenarioError,
+    _kebab,
+    _Section,
+)
 
 
 class Scenario(_Section):
@@ -144,19 +46,41 @@ class Scenario(_Section):
     privacy: PrivacySection = PrivacySection.model_validate({})
     resources: ResourcesSection = ResourcesSection()
 
+    @model_validator(mode="after")
+    def _model_reads_data(self) -> Scenario:
+        kind = dataset_info(self.data.dataset).kind
+        if kind not in MODEL_INPUTS[self.model.name]:
+            readers = sorted(m for m, kinds in MODEL_INPUTS.items() if kind in kinds)
+            raise ValueError(
+                f"model.name: {self.model.name!r} cannot read {kind} data ({self.data.dataset!r}); "
+                f"use one of {readers}"
+            )
+        return self
+
     def specs(self) -> ScenarioSpecs:
         """Convert to the frozen dataclasses each layer takes."""
-        f, p, r = self.federation, self.privacy, self.resources
+        d, f, p, r = self.data, self.federation, self.privacy, self.resources
         return ScenarioSpecs(
             name=self.name,
             seed=self.seed,
-            data=DataSpec(dataset=self.data.dataset),
+            data=DataSpec(
+                dataset=d.dataset,
+                data_files=tuple(sorted(d.data_files.items())) if d.data_files else None,
+                window_length=d.window_length,
+                window_stride=d.window_stride or 1,
+                test_fraction=d.test_fraction,
+                max_train_windows_per_user=d.max_train_windows_per_user,
+                max_test_windows=d.max_test_windows,
+            ),
             partition=PartitionSpec(
-                name=self.data.partitioner,
+                name=d.partitioner,
                 num_partitions=f.num_clients,
                 seed=self.seed,
-                alpha=self.data.alpha,
-                min_partition_size=self.data.min_partition_size,
+                alpha=d.alpha,
+                min_partition_size=d.min_partition_size if d.min_partition_size is not None else 0,
+                classes_per_client=d.classes_per_client,
+                shards_per_client=d.shards_per_client,
+                shard_size=d.shard_size,
             ),
             model=ModelSpec(name=self.model.name),
             train=TrainSpec(
@@ -272,6 +196,10 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if not loc:  # a rule across sections; the message names the keys
+        return message
+    if isinstance(got, dict):  # a rule across keys of one table; the message names them
+        return f"{key}: {message}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{key}: must be a table ([{key}]), got {got!r}"
     return f"{key}: {message} (got {got!r})"
@@ -302,6 +230,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     Args:
         path: a TOML file.
         overrides: ``KEY=VALUE`` strings, e.g. ``["federation.rounds=2"]``.
+            Relative ``data.data-files`` paths are taken relative to the file's folder.
 
     Raises:
         ScenarioError: if the file is missing, unreadable, not UTF-8, not TOML, or
@@ -325,4 +254,19 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     if not raw:
         raise ScenarioError(f"{path}: empty scenario; at least 'name' is required")
     source = f"{path} (with --set {' '.join(overrides)})" if overrides else str(path)
-    return validate_scenario(apply_overrides(raw, overrides or []), source=source)
+    return validate_scenario(
+        _resolve_data_files(apply_overrides(raw, overrides or []), path.parent), source=source
+    )
+
+
+def _resolve_data_files(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Make relative ``data.data-files`` paths absolute, relative to the scenario file's folder."""
+    data = raw.get("data")
+    files = data.get("data-files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return raw
+    resolved = {
+        split: str((base / p).resolve()) if isinstance(p, str) and p and not Path(p).is_absolute() else p
+        for split, p in files.items()
+    }
+    return {**raw, "data": {**data, "data-files": resolved}}

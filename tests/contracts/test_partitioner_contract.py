@@ -12,9 +12,14 @@ class PartitionerContract:
 
     name: str
     extra: dict = {}
+    seeded = True  # whether the seed changes the split
 
     def spec(self, clients: int, seed: int) -> PartitionSpec:
         return PartitionSpec(self.name, clients, seed=seed, **self.extra)
+
+    def unused_rows_allowed(self, labels, clients) -> int:
+        """How many rows the split may leave to no client (0: it must cover the data)."""
+        return 0
 
     @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.differing_executors])
     @given(
@@ -23,19 +28,25 @@ class PartitionerContract:
         seed=st.integers(min_value=0, max_value=2**16),
     )
     def test_disjoint_covering_reproducible(self, n, clients, seed):
-        labels = np.random.default_rng(seed).integers(0, 3, size=n)
-        parts = partition(labels, self.spec(clients, seed))
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, 3, size=n)
+        groups = rng.permutation(np.arange(n) % clients)  # natural users, every one present
+        parts = partition(labels, self.spec(clients, seed), groups=groups)
         assert len(parts) == clients
         joined = np.concatenate(parts)
-        assert np.array_equal(np.sort(joined), np.arange(n))  # disjoint and covering
-        again = partition(labels, self.spec(clients, seed))
+        assert len(np.unique(joined)) == len(joined)  # disjoint
+        assert set(joined) <= set(range(n))
+        assert n - len(joined) <= self.unused_rows_allowed(labels, clients)  # covering
+        again = partition(labels, self.spec(clients, seed), groups=groups)
         assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
 
-    def test_other_seed_changes_the_split(self):
+    def test_seed_changes_the_split_if_seeded(self):
         labels = np.repeat(np.arange(4), 50)
-        a = partition(labels, self.spec(4, 0))
-        b = partition(labels, self.spec(4, 1))
-        assert any(not np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        groups = np.arange(200) % 4
+        a = partition(labels, self.spec(4, 0), groups=groups)
+        b = partition(labels, self.spec(4, 1), groups=groups)
+        changed = any(not np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        assert changed == self.seeded
 
 
 class TestIid(PartitionerContract):
@@ -45,6 +56,28 @@ class TestIid(PartitionerContract):
 class TestDirichlet(PartitionerContract):
     name = "dirichlet"
     extra = {"alpha": 0.5, "min_partition_size": 0}
+
+
+class TestPathological(PartitionerContract):
+    name = "pathological"
+    extra = {"classes_per_client": 2}
+
+    def unused_rows_allowed(self, labels, clients):
+        # client i's first class is i mod 3, so all 3 classes are used from 3 clients on
+        return 0 if clients >= 3 else len(labels)
+
+
+class TestShard(PartitionerContract):
+    name = "shard"
+    extra = {"shards_per_client": 2}
+
+    def unused_rows_allowed(self, labels, clients):
+        return clients * 2 - 1  # equal shards: less than one shard per (client, shard) is left over
+
+
+class TestNaturalId(PartitionerContract):
+    name = "natural-id"
+    seeded = False  # one client per natural user, whatever the seed
 
 
 def test_every_registered_partitioner_has_a_contract_test():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fedsim.data import DataSpec, load_dataset
-from fedsim.data.datasets import FASHION_MNIST_DIR_ENV, _read_idx
+from fedsim.data.images import FASHION_MNIST_DIR_ENV, _read_idx
 
 
 def test_fashion_mnist_official_split():

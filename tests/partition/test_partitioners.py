@@ -51,3 +51,43 @@ def test_dirichlet_smaller_alpha_is_more_skewed(digits_labels):
 def test_too_many_clients_is_an_error():
     with pytest.raises(ValueError, match="cannot split 3 examples among 5 clients"):
         partition(np.array([0, 1, 0]), PartitionSpec("iid", 5, seed=0))
+
+
+def test_pathological_gives_each_client_exactly_its_classes(digits_labels):
+    # Arrange / Act
+    parts = partition(digits_labels, PartitionSpec("pathological", 10, seed=0, classes_per_client=2))
+    counts = partition_stats(digits_labels, parts, num_classes=10)
+    # Assert: two classes per client, every class used (client i starts with class i), all rows used
+    assert (counts > 0).sum(axis=1).tolist() == [2] * 10
+    assert (counts.sum(axis=0) == np.bincount(digits_labels)).all()
+    assert_disjoint_cover(parts, len(digits_labels))
+
+
+def test_shard_deals_equal_label_sorted_shards(digits_labels):
+    # 10 clients x 2 shards of 1347 // 20 = 67 rows; the 7 leftover rows are unused
+    parts = partition(digits_labels, PartitionSpec("shard", 10, seed=0, shards_per_client=2))
+    assert [len(p) for p in parts] == [134] * 10
+    counts = partition_stats(digits_labels, parts, num_classes=10)
+    assert (counts > 0).sum(axis=1).max() <= 4  # a shard spans at most two neighbouring classes
+    sized = partition(digits_labels, PartitionSpec("shard", 5, seed=0, shards_per_client=3, shard_size=40))
+    assert [len(p) for p in sized] == [120] * 5
+
+
+def test_natural_id_gives_one_client_per_user():
+    labels = np.arange(30) % 3
+    groups = np.repeat([2, 0, 1], 10)  # users in file order 2, 0, 1
+    parts = partition(labels, PartitionSpec("natural-id", 3, seed=0), groups=groups)
+    # client i holds exactly the rows of user i
+    assert [p.tolist() for p in parts] == [list(range(10, 20)), list(range(20, 30)), list(range(10))]
+
+
+def test_natural_id_client_count_must_match_users():
+    with pytest.raises(ValueError, match="the data has 3 users, so the number of clients must be 3, not 5"):
+        partition(np.zeros(30, dtype=int), PartitionSpec("natural-id", 5, seed=0), groups=np.arange(30) % 3)
+    with pytest.raises(ValueError, match="natural-id needs a data set with natural users"):
+        partition(np.zeros(30, dtype=int), PartitionSpec("natural-id", 3, seed=0))
+
+
+def test_pathological_more_classes_than_exist():
+    with pytest.raises(ValueError, match="11 classes per client, but the data has 10"):
+        partition(np.arange(100) % 10, PartitionSpec("pathological", 2, seed=0, classes_per_client=11))

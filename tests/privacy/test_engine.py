@@ -43,3 +43,48 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
     ledger = PrivacyLedger(delta=1e-5)
     ledger.record(0, server_round=1, event=PrivacyEvent(1.0, private.sample_rate, result.steps))
     assert 0 < ledger.epsilon(0) < 10
+
+
+def test_dp_round_of_the_lstm_on_kjv_text():
+    # Arrange: one book's training windows, the plain model made trainable under Opacus
+    from fedsim.privacy import compute_epsilon, make_trainable, plain_state_dict
+
+    train_set, _ = load_dataset(
+        DataSpec("kjv", window_length=80, window_stride=40, test_fraction=0.1, max_train_windows_per_user=256)
+    )
+    shard = train_set.subset(torch.nonzero(torch.as_tensor(train_set.groups == 0)).flatten().numpy())
+    model = build_model(
+        ModelSpec("lstm"), input_shape=(80,), num_classes=shard.num_classes, vocab_size=62, seed=0
+    )
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = make_trainable(model)
+    loader = create_data_loader(shard, batch_size=64, shuffle=True, seed=1)
+    private = make_private(
+        module=trainable,
+        optimizer=create_optimizer(trainable, TrainSpec(1, 64, 1.0, 0.0)),
+        criterion=nn.CrossEntropyLoss(),
+        data_loader=loader,
+        noise_multiplier=1.1,
+        max_grad_norm=1.0,
+        grad_sample_mode="hooks",
+    )
+    # Act
+    result = train(
+        private.module,
+        private.data_loader,
+        optimizer=private.optimizer,
+        criterion=private.criterion,
+        epochs=1,
+        device=torch.device("cpu"),
+        max_steps=3,
+    )
+    # Assert: Opacus's q = 1/ceil(256/64) = 1/4, 3 steps taken, the model's output shape
+    assert len(shard) == 256 and private.sample_rate == 0.25 and result.steps == 3
+    assert private.module(torch.as_tensor(shard.x[:7])).shape == (7, 62)
+    state = plain_state_dict(trainable, before.keys())
+    assert any(not torch.equal(state[k], before[k]) for k in before)
+    # ε from the ledger is Opacus's RDP value for this history
+    ledger = PrivacyLedger(delta=1e-5)
+    ledger.record(0, server_round=1, event=PrivacyEvent(1.1, private.sample_rate, result.steps))
+    assert ledger.epsilon(0) == compute_epsilon(((1.1, 0.25, 3),), delta=1e-5, accountant="rdp")
+    assert 0 < ledger.epsilon(0) < 20

@@ -15,13 +15,34 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["quickstart.toml", "digits-smoke.toml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "scenarios").glob("*.toml")))
 def test_shipped_scenarios_are_valid(name):
     # Arrange / Act
     scenario = load_scenario(ROOT / "scenarios" / name)
     # Assert
     assert scenario.name == name.removesuffix(".toml")
     assert scenario.privacy.mode == "sample"
+    assert scenario.specs().data.dataset == scenario.data.dataset
+
+
+def test_text_defaults_and_data_files_resolve(tmp_path):
+    # Arrange
+    kjv = write(tmp_path, 'name = "t"\n[data]\ndataset = "kjv"\n[model]\nname = "lstm"\n')
+    (tmp_path / "sub").mkdir()
+    hub = tmp_path / "sub" / "s.toml"
+    hub.write_text(
+        'name = "h"\n[data]\ndataset = "femnist"\npartitioner = "natural-id"\n'
+        'data-files = { train = "femnist.parquet" }\n[federation]\nnum-clients = 6\n'
+    )
+    # Act
+    text_spec = load_scenario(kjv).specs().data
+    hub_spec = load_scenario(hub).specs().data
+    # Assert: LEAF's 80-character windows, 10 % held out, every window (stride 1), no caps
+    assert (text_spec.window_length, text_spec.window_stride, text_spec.test_fraction) == (80, 1, 0.1)
+    assert text_spec.max_train_windows_per_user is None
+    # relative data files are taken from the scenario file's folder
+    assert hub_spec.files() == {"train": str((tmp_path / "sub" / "femnist.parquet").resolve())}
+    assert hub_spec.test_fraction == 0.1
 
 
 def test_good_file_resolves_defaults_and_specs(tmp_path):
@@ -69,7 +90,8 @@ BAD = {
     ),
     "unknown dataset": (
         'name = "x"\n[data]\ndataset = "imagenet"\n',
-        "data.dataset: Input should be 'fashion-mnist' or 'digits' (got 'imagenet')",
+        "data.dataset: Input should be 'fashion-mnist', 'digits', 'kjv', 'mnist', 'femnist', 'cifar10' "
+        "or 'shakespeare' (got 'imagenet')",
     ),
     "dirichlet without alpha": (
         'name = "x"\n[data]\npartitioner = "dirichlet"\n',
@@ -95,6 +117,42 @@ BAD = {
     "infinite epsilon": (
         'name = "x"\n[privacy]\ntarget-epsilon = inf\n',
         "privacy.target-epsilon: Input should be a finite number",
+    ),
+    "cnn on text": (
+        'name = "x"\n[data]\ndataset = "kjv"\n',
+        "model.name: 'cnn' cannot read text data ('kjv'); use one of ['lstm']",
+    ),
+    "pathological without classes": (
+        'name = "x"\n[data]\npartitioner = "pathological"\n',
+        "data: partitioner 'pathological' needs 'classes-per-client'",
+    ),
+    "shard size for dirichlet": (
+        'name = "x"\n[data]\npartitioner = "dirichlet"\nalpha = 1.0\nshard-size = 5\n',
+        "data: 'shard-size' is only used by partitioner 'shard', not 'dirichlet'",
+    ),
+    "natural-id without users": (
+        'name = "x"\n[data]\ndataset = "digits"\npartitioner = "natural-id"\n',
+        "partitioner 'natural-id' needs natural users; 'digits' has none",
+    ),
+    "text key for images": (
+        'name = "x"\n[data]\nwindow-length = 40\n',
+        "data: 'window-length' does not apply to data set 'fashion-mnist'",
+    ),
+    "test fraction with a test split": (
+        'name = "x"\n[data]\ntest-fraction = 0.2\n',
+        "'test-fraction' does not apply: 'fashion-mnist' has its own test split",
+    ),
+    "data files offline": (
+        'name = "x"\n[data]\ndataset = "digits"\ndata-files = { train = "a.parquet" }\n',
+        "'data-files' is only for online data sets, not 'digits'",
+    ),
+    "data files without train": (
+        'name = "x"\n[data]\ndataset = "mnist"\ndata-files = { validation = "a.parquet" }\n',
+        'data-files takes a "train" file and optionally a "test" file',
+    ),
+    "zero classes per client": (
+        'name = "x"\n[data]\npartitioner = "pathological"\nclasses-per-client = 0\n',
+        "data.classes-per-client: Input should be greater than or equal to 1 (got 0)",
     ),
     "unknown mode": (
         'name = "x"\n[privacy]\nmode = "user"\n',

@@ -1,6 +1,4 @@
-"""Offline data sets, loaded into memory as normalised float32 arrays.
-
-Two loaders exist today, chosen by name through a registry:
+"""Offline image data sets, loaded into memory as normalised float32 arrays.
 
 * ``fashion-mnist``: the official 60,000/10,000 train/test split read from the
   IDX files of Debian's ``dataset-fashion-mnist`` package
@@ -14,65 +12,16 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from fedsim.data.base import ArrayDataset, DataSpec, DataUnavailableError
 
 FASHION_MNIST_DIR_ENV = "FEDSIM_FASHION_MNIST_DIR"
 """Environment variable that overrides the Fashion-MNIST IDX directory."""
 
 DEFAULT_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """Which data set a run uses.
-
-    Args:
-        dataset: registry name, one of :func:`available_datasets`.
-    """
-
-    dataset: str
-
-    def __post_init__(self) -> None:
-        if self.dataset not in _LOADERS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {available_datasets()}")
-
-
-@dataclass(frozen=True)
-class ArrayDataset:
-    """A labelled data set held in memory.
-
-    Attributes:
-        x: inputs, float32, shape ``(N, C, H, W)`` for images.
-        y: integer class labels, int64, shape ``(N,)``, values in ``[0, num_classes)``.
-        num_classes: number of classes.
-        name: data set name, for reports.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    num_classes: int
-    name: str
-
-    def __post_init__(self) -> None:
-        if len(self.x) != len(self.y):
-            raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one example, e.g. ``(1, 28, 28)``."""
-        return tuple(self.x.shape[1:])
-
-    def subset(self, indices: np.ndarray) -> ArrayDataset:
-        """Return the rows at ``indices`` (shape ``(M,)``) as a new data set."""
-        return ArrayDataset(self.x[indices], self.y[indices], self.num_classes, self.name)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -98,7 +47,15 @@ def _read_idx(path: Path) -> np.ndarray:
     return data.reshape(dims)
 
 
-def _load_fashion_mnist() -> tuple[ArrayDataset, ArrayDataset]:
+def load_fashion_mnist(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
+    """Fashion-MNIST's official 60,000/10,000 split, ``x`` float32 ``(N, 1, 28, 28)``.
+
+    Pixels are standardised with the training set's mean 0.2860 and standard
+    deviation 0.3530 (as in the torchvision examples). ``spec`` has no options here.
+
+    Raises:
+        DataUnavailableError: if the IDX files are missing (names the Debian package).
+    """
     root = Path(os.environ.get(FASHION_MNIST_DIR_ENV, DEFAULT_FASHION_MNIST_DIR))
     files = {
         "train-x": "train-images-idx3-ubyte.gz",
@@ -108,7 +65,7 @@ def _load_fashion_mnist() -> tuple[ArrayDataset, ArrayDataset]:
     }
     missing = [name for name in files.values() if not (root / name).is_file()]
     if missing:
-        raise FileNotFoundError(
+        raise DataUnavailableError(
             f"Fashion-MNIST files missing in {root}: {', '.join(missing)}. "
             "Install them with 'apt-get install dataset-fashion-mnist' "
             f"or point {FASHION_MNIST_DIR_ENV} at a folder holding the IDX files."
@@ -125,7 +82,11 @@ def _load_fashion_mnist() -> tuple[ArrayDataset, ArrayDataset]:
     return as_dataset("train"), as_dataset("test")
 
 
-def _load_digits() -> tuple[ArrayDataset, ArrayDataset]:
+def load_digits(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
+    """scikit-learn digits, fixed stratified 25 % test split; ``x`` float32 ``(N, 1, 8, 8)`` in [-1, 1].
+
+    ``spec`` has no options here.
+    """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -137,42 +98,3 @@ def _load_digits() -> tuple[ArrayDataset, ArrayDataset]:
         ArrayDataset(x_train[:, None], y_train, 10, "digits"),
         ArrayDataset(x_test[:, None], y_test, 10, "digits"),
     )
-
-
-_LOADERS: dict[str, Callable[[], tuple[ArrayDataset, ArrayDataset]]] = {
-    "fashion-mnist": _load_fashion_mnist,
-    "digits": _load_digits,
-}
-
-
-def available_datasets() -> list[str]:
-    """Names accepted by :func:`load_dataset`."""
-    return sorted(_LOADERS)
-
-
-@lru_cache(maxsize=4)
-def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
-    """Load a data set's training and test splits.
-
-    Results are cached per process (Ray workers load each data set once).
-
-    Args:
-        spec: which data set.
-
-    Returns:
-        ``(train, test)``. Callers must not modify the arrays.
-
-    Raises:
-        FileNotFoundError: if the data set's files are not installed; the message
-            says which package provides them.
-
-    Example:
-        >>> train, test = load_dataset(DataSpec("digits"))
-        >>> len(train), len(test), train.input_shape
-        (1347, 450, (1, 8, 8))
-    """
-    train, test = _LOADERS[spec.dataset]()
-    for split in (train, test):
-        split.x.setflags(write=False)
-        split.y.setflags(write=False)
-    return train, test

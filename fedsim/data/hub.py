@@ -1,0 +1,230 @@
+"""Online data sets through flwr-datasets, or their local parquet/csv copies.
+
+Each is read with :class:`flwr_datasets.FederatedDataset` (which passes
+``data_files`` on to Hugging Face ``datasets.load_dataset``), so a run reads
+either the Hub data set or, with ``data-files``, local copies of it in the same
+columns. Nothing is downloaded when ``data-files`` is given.
+
+=============  =====================  =================================  ===========
+name           Hub data set           columns                            natural user
+=============  =====================  =================================  ===========
+mnist          ``ylecun/mnist``       image, label                       none
+femnist        ``flwrlabs/femnist``   image, character, writer_id        writer
+cifar10        ``uoft-cs/cifar10``    img, label                         none
+shakespeare    ``flwrlabs/shakespeare``  x (80 characters), y, character_id  speaking role
+=============  =====================  =================================  ===========
+
+FEMNIST and Shakespeare ship only a ``train`` split (LEAF, Caldas et al. 2018,
+https://arxiv.org/abs/1812.01097); without a ``test`` file, ``test_fraction`` of
+each user's rows is held out with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from fedsim.data.base import ArrayDataset, DataSpec, DataUnavailableError
+from fedsim.data.text import DATA_SEED, encode
+
+
+@dataclass(frozen=True)
+class HubFormat:
+    """Where an online data set lives and which columns hold what.
+
+    Attributes:
+        hub_id: the Hugging Face Hub data set.
+        kind: ``image`` (an image column) or ``text`` (string windows and next characters).
+        x_column: the image, or the input window (a string).
+        label_column: the class label, or the next character (a string).
+        group_column: the natural user (writer, speaking role), or None.
+    """
+
+    hub_id: str
+    kind: Literal["image", "text"]
+    x_column: str
+    label_column: str
+    group_column: str | None = None
+
+
+HUB_FORMATS: dict[str, HubFormat] = {
+    "mnist": HubFormat("ylecun/mnist", "image", "image", "label"),
+    "femnist": HubFormat("flwrlabs/femnist", "image", "image", "character", "writer_id"),
+    "cifar10": HubFormat("uoft-cs/cifar10", "image", "img", "label"),
+    "shakespeare": HubFormat("flwrlabs/shakespeare", "text", "x", "y", "character_id"),
+}
+
+_BUILDERS = {".parquet": "parquet", ".csv": "csv"}
+
+
+def _read_splits(name: str, spec: DataSpec):
+    """The ``train`` and (if present) ``test`` splits as ``datasets.Dataset`` objects."""
+    os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+    import datasets
+    from flwr_datasets import FederatedDataset
+
+    datasets.disable_progress_bars()
+    fmt = HUB_FORMATS[name]
+    files = spec.files()
+    if files:
+        if "train" not in files:
+            raise DataUnavailableError(f"{name}: data-files needs a 'train' file, got {sorted(files)}")
+        missing = [path for path in files.values() if not Path(path).is_file()]
+        if missing:
+            raise DataUnavailableError(f"{name}: data-files not found: {', '.join(missing)}")
+        builders = {_BUILDERS.get(Path(path).suffix.lower()) for path in files.values()}
+        if None in builders or len(builders) != 1:
+            raise DataUnavailableError(
+                f"{name}: data-files must all be .parquet or all .csv, got {sorted(files.values())}"
+            )
+        source = f"local files {sorted(files.values())}"
+        fds = FederatedDataset(
+            dataset=builders.pop(), partitioners={"train": 1}, shuffle=False, data_files=files
+        )
+    else:
+        source = f"the Hugging Face Hub data set {fmt.hub_id}"
+        fds = FederatedDataset(dataset=fmt.hub_id, partitioners={"train": 1}, shuffle=False)
+    try:
+        train = fds.load_split("train")
+    except (ConnectionError, OSError) as err:
+        raise DataUnavailableError(
+            f"{name}: could not read {source} ({type(err).__name__}: {str(err)[:200]}). "
+            "Without network access, copy the data set's parquet files to this machine and name them "
+            'in the scenario: [data] data-files = { train = "train.parquet", test = "test.parquet" }'
+        ) from None
+    try:
+        test = fds.load_split("test")
+    except ValueError:  # the data set has no test split
+        test = None
+    for split in (train, test):
+        if split is None:
+            continue
+        wanted = [c for c in (fmt.x_column, fmt.label_column, fmt.group_column) if c]
+        absent = [c for c in wanted if c not in split.column_names]
+        if absent:
+            raise DataUnavailableError(
+                f"{name}: {source} lacks column(s) {absent}; expected {wanted}, found {split.column_names}"
+            )
+    return train, test
+
+
+def _group_ids(values: list, names: list[str]) -> np.ndarray:
+    index = {n: i for i, n in enumerate(names)}
+    return np.fromiter((index[str(v)] for v in values), dtype=np.int64, count=len(values))
+
+
+def _images(split, column: str) -> np.ndarray:
+    """Decode an image column to uint8 ``(N, C, H, W)``."""
+    images = np.asarray(split.with_format("numpy")[column])
+    if images.dtype == object or images.ndim not in (3, 4):
+        raise DataUnavailableError(f"column {column!r} does not hold images of one size")
+    return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+
+
+def _hold_out_per_group(groups: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask: ``fraction`` of each group's rows (at least one of a group with two or more)."""
+    mask = np.zeros(len(groups), dtype=bool)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        if len(rows) >= 2:
+            take = max(1, round(fraction * len(rows)))
+            mask[rng.choice(rows, size=take, replace=False)] = True
+    return mask
+
+
+def load_hub(name: str, spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
+    """Load an online data set (or its local copies) into memory.
+
+    Images are scaled to ``[0, 1]`` and standardised per channel with the
+    training split's mean and standard deviation. Text windows are encoded over
+    the sorted characters of both splits.
+
+    Args:
+        name: one of :data:`HUB_FORMATS`.
+        spec: ``data_files`` (local copies), ``test_fraction`` (required when
+            there is no test split), and for text ``window_length`` (must equal
+            the files' window length), ``max_train_windows_per_user`` and
+            ``max_test_windows``.
+
+    Returns:
+        ``(train, test)`` as :class:`ArrayDataset`; images ``(N, C, H, W)``
+        float32, text ``(N, T)`` int64; ``groups`` set when the data set has
+        natural users.
+
+    Raises:
+        DataUnavailableError: if the Hub cannot be reached (the message says how
+            to use local files), the files are missing, or columns are absent.
+        ValueError: if there is no test split and no ``test_fraction``, or text
+            windows do not have ``window_length`` characters.
+    """
+    fmt = HUB_FORMATS[name]
+    train_rows, test_rows = _read_splits(name, spec)
+    rng = np.random.default_rng(DATA_SEED)
+    splits = [train_rows] if test_rows is None else [train_rows, test_rows]
+    names = sorted({str(v) for s in splits for v in s[fmt.group_column]}) if fmt.group_column else None
+
+    if fmt.kind == "image":
+        xs = [_images(s, fmt.x_column) for s in splits]
+        feature = train_rows.features[fmt.label_column]
+        ys = [np.asarray(s[fmt.label_column], dtype=np.int64) for s in splits]
+        num_classes = getattr(feature, "num_classes", None) or int(max(y.max() for y in ys)) + 1
+        vocab = None
+    else:
+        texts = [list(map(str, s[fmt.x_column])) for s in splits]
+        nexts = [list(map(str, s[fmt.label_column])) for s in splits]
+        lengths = {len(t) for ts in texts for t in ts}
+        if spec.window_length is not None and lengths != {spec.window_length}:
+            raise ValueError(
+                f"{name}: windows have {sorted(lengths)[:5]} characters, "
+                f"but window_length is {spec.window_length}"
+            )
+        vocab = "".join(sorted({c for ts in texts + nexts for t in ts for c in t}))
+        xs = [encode("".join(ts), vocab).reshape(len(ts), -1) for ts in texts]
+        ys = [encode("".join(ns), vocab) for ns in nexts]
+        num_classes = len(vocab)
+    gs = [_group_ids(s[fmt.group_column], names) for s in splits] if names else [None] * len(splits)
+
+    if test_rows is None:
+        if spec.test_fraction is None:
+            raise ValueError(f"{name} has no test split: set test_fraction or give a test file")
+        held = (
+            _hold_out_per_group(gs[0], spec.test_fraction, rng)
+            if names
+            else rng.random(len(ys[0])) < spec.test_fraction
+        )
+        xs, ys = [xs[0][~held], xs[0][held]], [ys[0][~held], ys[0][held]]
+        gs = [gs[0][~held], gs[0][held]] if names else [None, None]
+
+    if fmt.kind == "image":
+        scaled = [x.astype(np.float32) / 255.0 for x in xs]
+        mean = scaled[0].mean(axis=(0, 2, 3), keepdims=True)
+        std = scaled[0].std(axis=(0, 2, 3), keepdims=True) + 1e-8
+        xs = [(x - mean) / std for x in scaled]
+    else:
+        keep = np.arange(len(ys[0]))
+        if spec.max_train_windows_per_user is not None and names:
+            cap = spec.max_train_windows_per_user
+            keep = np.sort(
+                np.concatenate(
+                    [
+                        rows if len(rows) <= cap else rng.choice(rows, size=cap, replace=False)
+                        for rows in (np.flatnonzero(gs[0] == g) for g in np.unique(gs[0]))
+                    ]
+                )
+            )
+        xs[0], ys[0] = xs[0][keep], ys[0][keep]
+        gs[0] = gs[0][keep] if names else None
+        if spec.max_test_windows is not None and len(ys[1]) > spec.max_test_windows:
+            sel = np.sort(rng.choice(len(ys[1]), size=spec.max_test_windows, replace=False))
+            xs[1], ys[1] = xs[1][sel], ys[1][sel]
+            gs[1] = gs[1][sel] if names else None
+
+    group_names = tuple(names) if names else None
+    return tuple(  # type: ignore[return-value]
+        ArrayDataset(x, y, num_classes, name, groups=g, group_names=group_names, vocab=vocab)
+        for x, y, g in zip(xs, ys, gs, strict=True)
+    )

@@ -1,0 +1,105 @@
+"""Data set registry: every data set fedsim can load, by name.
+
+=============  ======  ==================  =================================
+name           inputs  natural user        source
+=============  ======  ==================  =================================
+fashion-mnist  image   none                Debian ``dataset-fashion-mnist``
+digits         image   none                scikit-learn ``load_digits``
+kjv            text    book (66)           Debian ``bible-kjv``
+mnist          image   none                flwr-datasets ``ylecun/mnist``
+femnist        image   writer              flwr-datasets ``flwrlabs/femnist``
+cifar10        image   none                flwr-datasets ``uoft-cs/cifar10``
+shakespeare    text    speaking role       flwr-datasets ``flwrlabs/shakespeare``
+=============  ======  ==================  =================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Literal
+
+from fedsim.data.base import ArrayDataset, DataSpec
+from fedsim.data.hub import HUB_FORMATS, load_hub
+from fedsim.data.images import load_digits, load_fashion_mnist
+from fedsim.data.text import load_kjv
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a data set is, known without loading it.
+
+    Attributes:
+        kind: ``image`` (``(C, H, W)`` floats) or ``text`` (character windows).
+        natural_user: what one natural user is (``book``, ``writer``, ``role``),
+            or None when the data set has none (``natural-id`` needs one).
+        has_test_split: whether it ships a test split; if not, a share of each
+            user's data is held out (``test_fraction``).
+        hub_id: the Hugging Face Hub data set for online data sets, else None.
+        loader: ``loader(spec) -> (train, test)``.
+    """
+
+    kind: Literal["image", "text"]
+    natural_user: str | None
+    has_test_split: bool
+    hub_id: str | None
+    loader: Callable[[DataSpec], tuple[ArrayDataset, ArrayDataset]]
+
+
+_DATASETS: dict[str, DatasetInfo] = {
+    "fashion-mnist": DatasetInfo("image", None, True, None, load_fashion_mnist),
+    "digits": DatasetInfo("image", None, True, None, load_digits),
+    "kjv": DatasetInfo("text", "book", False, None, load_kjv),
+    "mnist": DatasetInfo("image", None, True, HUB_FORMATS["mnist"].hub_id, partial(load_hub, "mnist")),
+    "femnist": DatasetInfo(
+        "image", "writer", False, HUB_FORMATS["femnist"].hub_id, partial(load_hub, "femnist")
+    ),
+    "cifar10": DatasetInfo("image", None, True, HUB_FORMATS["cifar10"].hub_id, partial(load_hub, "cifar10")),
+    "shakespeare": DatasetInfo(
+        "text", "role", False, HUB_FORMATS["shakespeare"].hub_id, partial(load_hub, "shakespeare")
+    ),
+}
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by :func:`load_dataset`."""
+    return sorted(_DATASETS)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """What data set ``name`` is (its kind, natural users, source).
+
+    Raises:
+        KeyError: if ``name`` is not registered.
+    """
+    return _DATASETS[name]
+
+
+@lru_cache(maxsize=4)
+def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
+    """Load a data set's training and test splits.
+
+    Results are cached per process (Ray workers load each data set once).
+
+    Args:
+        spec: which data set, with its options.
+
+    Returns:
+        ``(train, test)``, read-only: callers must not modify the arrays.
+
+    Raises:
+        fedsim.data.DataUnavailableError: if the data set's files are not
+            installed or reachable; the message says how to get them.
+
+    Example:
+        >>> train, test = load_dataset(DataSpec("digits"))
+        >>> len(train), len(test), train.input_shape
+        (1347, 450, (1, 8, 8))
+    """
+    train, test = _DATASETS[spec.dataset].loader(spec)
+    for split in (train, test):
+        for array in (split.x, split.y, split.groups):
+            if array is not None:
+                array.setflags(write=False)
+    return train, test

@@ -1,0 +1,198 @@
+"""The sections of a scenario file (``[data]``, ``[model]``, ...) as pydantic models.
+
+Every key, its type, range and default is defined here (and the top-level keys
+in :class:`fedsim.simulation.scenario.Scenario`); nothing else holds defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fedsim.data import available_datasets, dataset_info
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be read or is invalid; the message names the file and key."""
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=_kebab, populate_by_name=False, strict=True
+    )
+
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+DatasetName = Literal["fashion-mnist", "digits", "kjv", "mnist", "femnist", "cifar10", "shakespeare"]
+PartitionerName = Literal["iid", "dirichlet", "pathological", "shard", "natural-id"]
+
+DEFAULT_WINDOW_LENGTH = 80
+"""Characters per text window (LEAF's Shakespeare, Caldas et al. 2018, https://arxiv.org/abs/1812.01097)."""
+
+DEFAULT_TEST_FRACTION = 0.1
+"""Share of each user's data held out when a data set has no test split."""
+
+_PARTITIONER_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # partitioner: (required keys, optional keys)
+    "iid": ((), ()),
+    "dirichlet": (("alpha",), ("min-partition-size",)),
+    "pathological": (("classes-per-client",), ()),
+    "shard": (("shards-per-client",), ("shard-size",)),
+    "natural-id": ((), ()),
+}
+_TEXT_KEYS = ("window-length", "max-train-windows-per-user", "max-test-windows")
+_WHOLE_TEXT_KEYS = ("window-stride",)  # only for text cut into windows here (kjv)
+
+PositiveInt = Annotated[int, Field(ge=1, le=1_000_000_000)]
+
+
+class DataSection(_Section):
+    """``[data]``: the data set, how text is cut into windows, and how data is split among clients."""
+
+    dataset: DatasetName = "fashion-mnist"
+    data_files: dict[str, str] | None = None
+    window_length: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    window_stride: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    test_fraction: Annotated[float, Field(gt=0, le=0.5)] | None = None
+    max_train_windows_per_user: PositiveInt | None = None
+    max_test_windows: PositiveInt | None = None
+    partitioner: PartitionerName = "iid"
+    alpha: PositiveFloat | None = None
+    min_partition_size: Annotated[int, Field(ge=0)] | None = None
+    classes_per_client: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    shards_per_client: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    shard_size: PositiveInt | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: Any) -> Any:
+        """Defaults that depend on the data set: text windows, held-out share, Dirichlet minimum."""
+        if not isinstance(data, dict) or data.get("dataset", "fashion-mnist") not in available_datasets():
+            return data
+        info = dataset_info(data.get("dataset", "fashion-mnist"))
+        filled = dict(data)
+        if info.kind == "text":
+            filled.setdefault("window-length", DEFAULT_WINDOW_LENGTH)
+            if info.hub_id is None:
+                filled.setdefault("window-stride", 1)
+        if not info.has_test_split:
+            filled.setdefault("test-fraction", DEFAULT_TEST_FRACTION)
+        if filled.get("partitioner") == "dirichlet":
+            filled.setdefault("min-partition-size", 10)
+        return filled
+
+    @model_validator(mode="after")
+    def _keys_match_choices(self) -> DataSection:
+        info = dataset_info(self.dataset)
+        given = {k for k, v in self.model_dump(by_alias=True).items() if v is not None}
+        required, optional = _PARTITIONER_KEYS[self.partitioner]
+        for key in required:
+            if key not in given:
+                raise ValueError(f"partitioner {self.partitioner!r} needs '{key}'")
+        for other, (req, opt) in _PARTITIONER_KEYS.items():
+            for key in (*req, *opt):
+                if key in given and key not in (*required, *optional):
+                    raise ValueError(
+                        f"'{key}' is only used by partitioner {other!r}, not {self.partitioner!r}"
+                    )
+        if self.partitioner == "natural-id" and info.natural_user is None:
+            raise ValueError(
+                f"partitioner 'natural-id' needs natural users; {self.dataset!r} has none "
+                "(kjv: books, femnist: writers, shakespeare: speaking roles)"
+            )
+        text_only = _TEXT_KEYS + (_WHOLE_TEXT_KEYS if info.hub_id is None else ())
+        for key in (*_TEXT_KEYS, *_WHOLE_TEXT_KEYS):
+            if key in given and (info.kind != "text" or key not in text_only):
+                raise ValueError(f"'{key}' does not apply to data set {self.dataset!r}")
+        if self.test_fraction is not None and info.has_test_split:
+            raise ValueError(f"'test-fraction' does not apply: {self.dataset!r} has its own test split")
+        if self.data_files is not None:
+            if info.hub_id is None:
+                raise ValueError(f"'data-files' is only for online data sets, not {self.dataset!r}")
+            if "train" not in self.data_files or not set(self.data_files) <= {"train", "test"}:
+                raise ValueError(
+                    'data-files takes a "train" file and optionally a "test" file, '
+                    f'e.g. {{ train = "train.parquet" }}; got keys {sorted(self.data_files)}'
+                )
+        return self
+
+
+class ModelSection(_Section):
+    """``[model]``: the architecture clients train."""
+
+    name: Literal["cnn", "lstm"] = "cnn"
+
+
+class FederationSection(_Section):
+    """``[federation]``: clients, rounds, sampling and local training."""
+
+    num_clients: Annotated[int, Field(ge=1, le=100_000)] = 10
+    rounds: Annotated[int, Field(ge=1, le=100_000)] = 5
+    fraction_train: Annotated[float, Field(gt=0, le=1)] = 1.0
+    strategy: Literal["fedavg", "fedavgm"] = "fedavg"
+    server_learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0
+    server_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    local_epochs: Annotated[int, Field(ge=1, le=1000)] = 1
+    local_steps: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 64
+    learning_rate: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 0.1
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+    @model_validator(mode="after")
+    def _server_optimiser_needs_fedavgm(self) -> FederationSection:
+        if self.strategy != "fedavgm" and (self.server_momentum != 0 or self.server_learning_rate != 1):
+            raise ValueError("'server-momentum' and 'server-learning-rate' need strategy = \"fedavgm\"")
+        return self
+
+
+DEFAULT_TARGET_EPSILON = 3.0
+"""Target ε when a sample-level DP scenario names neither target-epsilon nor noise-multiplier."""
+
+
+class PrivacySection(_Section):
+    """``[privacy]``: sample-level DP-SGD settings (see :class:`fedsim.privacy.PrivacyBudget`)."""
+
+    mode: Literal["none", "sample"] = "sample"
+    target_epsilon: PositiveFloat | None = None
+    target_delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
+    noise_multiplier: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    max_grad_norm: PositiveFloat = 1.0
+    accountant: Literal["rdp", "prv"] = "rdp"
+    grad_sample_mode: Literal["ghost", "hooks", "functorch"] = "ghost"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_epsilon(cls, data: Any) -> Any:
+        """Without either noise setting, sample-level DP targets ε = DEFAULT_TARGET_EPSILON."""
+        if (
+            isinstance(data, dict)
+            and data.get("mode", "sample") == "sample"
+            and "target-epsilon" not in data
+            and "noise-multiplier" not in data
+        ):
+            return {**data, "target-epsilon": DEFAULT_TARGET_EPSILON}
+        return data
+
+    @model_validator(mode="after")
+    def _two_of_epsilon_delta_sigma(self) -> PrivacySection:
+        if self.mode == "sample" and (self.target_epsilon is None) == (self.noise_multiplier is None):
+            raise ValueError(
+                "mode 'sample' takes 'target-epsilon' (calibrate the noise) or "
+                "'noise-multiplier' (fixed noise), not both"
+            )
+        return self
+
+
+class ResourcesSection(_Section):
+    """``[resources]``: what each simulated client may use, and where Ray runs."""
+
+    client_cpus: Annotated[float, Field(gt=0, le=1024)] = 1.0
+    client_gpus: Annotated[float, Field(ge=0, le=64)] = 0.0
+    ray_address: str = "local"

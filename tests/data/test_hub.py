@@ -1,0 +1,96 @@
+"""Online data sets through flwr-datasets, read from local parquet copies (no network)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fedsim.data import DataSpec, DataUnavailableError
+from fedsim.data.hub import load_hub
+from tests.fixtures import hub_files
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("hub")
+
+
+def spec(name, files, **kw):
+    return DataSpec(name, data_files=tuple(sorted(files.items())), **kw)
+
+
+def test_mnist_from_local_parquet(folder):
+    # Arrange
+    files = hub_files.mnist_like(folder)
+    # Act
+    train, test = load_hub("mnist", spec("mnist", files))
+    # Assert: the files' own train/test split, (N, 1, 28, 28) standardised images, 10 classes
+    assert train.x.shape == (600, 1, 28, 28) and test.x.shape == (200, 1, 28, 28)
+    assert train.x.dtype == np.float32 and train.num_classes == 10 and train.groups is None
+    assert abs(float(train.x.mean())) < 1e-3 and abs(float(train.x.std()) - 1) < 1e-2
+    assert np.bincount(train.y, minlength=10).min() > 0
+
+
+def test_cifar10_from_local_parquet_is_rgb(folder):
+    train, test = load_hub("cifar10", spec("cifar10", hub_files.cifar_like(folder)))
+    assert train.x.shape == (300, 3, 32, 32) and test.x.shape == (100, 3, 32, 32)
+    # standardised per channel with the training split's statistics
+    np.testing.assert_allclose(train.x.mean(axis=(0, 2, 3)), 0, atol=1e-3)
+
+
+def test_femnist_writers_are_natural_users_and_each_keeps_test_rows(folder):
+    # Arrange
+    files = hub_files.femnist_like(folder, writers=6)
+    # Act: no test file, so 20 % of each writer's rows are held out
+    train, test = load_hub("femnist", spec("femnist", files, test_fraction=0.2))
+    # Assert
+    assert train.num_classes == 62 and train.input_shape == (1, 8, 8)
+    assert len(train.group_names) == 6 and train.group_names[0] == "f0000_00"
+    assert len(train) + len(test) == 1347
+    per_writer_test = np.bincount(test.groups, minlength=6)
+    per_writer_all = per_writer_test + np.bincount(train.groups, minlength=6)
+    np.testing.assert_allclose(per_writer_test / per_writer_all, 0.2, atol=0.01)
+
+
+def test_shakespeare_windows_roles_and_caps(folder):
+    # Arrange
+    files = hub_files.shakespeare_like(folder, books=5, per_book=120)
+    # Act
+    train, test = load_hub(
+        "shakespeare",
+        spec("shakespeare", files, window_length=80, test_fraction=0.25, max_train_windows_per_user=50),
+    )
+    # Assert: (N, 80) character indices, five roles, at most 50 training windows each
+    assert train.x.shape[1:] == (80,) and train.vocab is not None and " " in train.vocab
+    assert len(train.group_names) == 5 and np.bincount(train.groups).tolist() == [50] * 5
+    assert len(test) == 5 * 30
+    text = "".join(train.vocab[i] for i in train.x[0])
+    assert len(text) == 80
+
+
+def test_shakespeare_window_length_must_match(folder):
+    files = hub_files.shakespeare_like(folder, books=2, per_book=10)
+    with pytest.raises(ValueError, match="windows have \\[80\\] characters, but window_length is 40"):
+        load_hub("shakespeare", spec("shakespeare", files, window_length=40, test_fraction=0.2))
+
+
+def test_missing_local_file_is_named(tmp_path):
+    with pytest.raises(DataUnavailableError, match="data-files not found: .*nope.parquet"):
+        load_hub("mnist", spec("mnist", {"train": str(tmp_path / "nope.parquet")}))
+
+
+def test_unreachable_hub_says_how_to_use_local_files():
+    # Offline (as here), asking for the Hub data set fails with advice, not a traceback.
+    code = (
+        "from fedsim.data import DataSpec, load_dataset\n"
+        "try:\n    load_dataset(DataSpec('mnist'))\n"
+        "except FileNotFoundError as err:\n    print('ERROR', err)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "FLWR_TELEMETRY_ENABLED": "0"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "ERROR mnist: could not read the Hugging Face Hub data set ylecun/mnist" in proc.stdout, (
+        proc.stderr
+    )
+    assert "data-files = { train = " in proc.stdout
