@@ -118,8 +118,26 @@ def _group_ids(values: list, names: list[str]) -> np.ndarray:
 
 
 def _images(split, column: str) -> np.ndarray:
-    """Decode an image column to uint8 ``(N, C, H, W)``."""
-    images = np.asarray(split.with_format("numpy")[column])
+    """Decode an image column to uint8 ``(N, C, H, W)``.
+
+    The column may be a ``datasets.Image`` feature (as in the Hub's files) or
+    plain ``{"bytes", "path"}`` records of encoded images (as pandas writes them).
+    """
+    import datasets
+    import pyarrow
+
+    if not isinstance(split.features[column], datasets.Image):
+        try:
+            split = split.cast_column(column, datasets.Image())
+        except (TypeError, ValueError, pyarrow.ArrowException) as err:
+            raise DataUnavailableError(
+                f"column {column!r} holds {split.features[column]}, not images: "
+                "expected encoded images (PNG/JPEG bytes), as in the Hub data set's parquet files"
+            ) from err
+    try:
+        images = np.asarray(split.with_format("numpy")[column])
+    except (OSError, ValueError) as err:  # undecodable bytes
+        raise DataUnavailableError(f"column {column!r}: cannot decode the images ({err})") from err
     if images.dtype == object or images.ndim not in (3, 4):
         raise DataUnavailableError(f"column {column!r} does not hold images of one size")
     return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)

@@ -94,3 +94,43 @@ def test_unreachable_hub_says_how_to_use_local_files():
         proc.stderr
     )
     assert "data-files = { train = " in proc.stdout
+
+
+def test_images_as_plain_png_bytes_and_a_non_image_column(tmp_path):
+    # Arrange: parquet written by pandas (no Hugging Face metadata): PNG bytes in a struct column
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    def png(value):
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((28, 28), value, dtype=np.uint8)).save(buffer, format="PNG")
+        return {"bytes": buffer.getvalue(), "path": None}
+
+    good = tmp_path / "plain.parquet"
+    pd.DataFrame({"image": [png(v) for v in range(0, 200, 10)], "label": list(range(10)) * 2}).to_parquet(
+        good
+    )
+    bad = tmp_path / "numbers.parquet"
+    pd.DataFrame({"image": list(range(20)), "label": list(range(10)) * 2}).to_parquet(bad)
+    # Act
+    train, _ = load_hub("mnist", spec("mnist", {"train": str(good), "test": str(good)}))
+    # Assert
+    assert train.x.shape == (20, 1, 28, 28) and train.num_classes == 10
+    with pytest.raises(DataUnavailableError, match="column 'image' holds .* not images"):
+        load_hub("mnist", spec("mnist", {"train": str(bad)}))
+
+
+def test_shakespeare_from_csv_equals_parquet(folder, tmp_path):
+    import pandas as pd
+
+    files = hub_files.shakespeare_like(folder, books=3, per_book=40)
+    csv_path = tmp_path / "shakespeare.csv"
+    pd.read_parquet(files["train"]).to_csv(csv_path, index=False)
+    kw = {"window_length": 80, "test_fraction": 0.25}
+    from_parquet, _ = load_hub("shakespeare", spec("shakespeare", files, **kw))
+    from_csv, _ = load_hub("shakespeare", spec("shakespeare", {"train": str(csv_path)}, **kw))
+    assert from_csv.vocab == from_parquet.vocab
+    np.testing.assert_array_equal(from_csv.x, from_parquet.x)
+    np.testing.assert_array_equal(from_csv.groups, from_parquet.groups)
