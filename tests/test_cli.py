@@ -1,16 +1,6 @@
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def fedsim(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+from tests.fixtures.cli import fedsim
 
 
 def test_bad_scenario_exits_2_with_one_line_per_problem(tmp_path):

@@ -5,7 +5,8 @@ A scenario is a TOML file with kebab-case keys (as Flower's run config uses).
 against :class:`Scenario` (unknown keys, wrong types and out-of-range values
 are errors) and returns it. :meth:`Scenario.specs` turns it into the frozen
 dataclasses each layer takes; nothing below reads TOML keys. The defaults of
-every key live here and nowhere else.
+every key live in the schema (here and in :mod:`fedsim.simulation.sections`)
+and nowhere else.
 """
 
 from __future__ import annotations

@@ -1,25 +1,10 @@
 """End to end through the real Flower simulation engine on Ray (no mocks)."""
 
-import csv
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def fedsim(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600
-    )
-
-
-def read_csv(path):
-    with path.open() as f:
-        return list(csv.DictReader(f))
+from tests.fixtures.cli import fedsim, read_csv
 
 
 @pytest.mark.slow

@@ -1,28 +1,13 @@
 """The RNN end to end through the real Flower simulation on Ray: KJV text and FEMNIST-style files."""
 
-import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.fixtures import hub_files
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def fedsim(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
-
-
-def read_csv(path):
-    with path.open() as f:
-        return list(csv.DictReader(f))
+from tests.fixtures.cli import ROOT, fedsim, read_csv
 
 
 @pytest.mark.slow
