@@ -42,6 +42,7 @@ class HubFormat:
         x_column: the image, or the input window (a string).
         label_column: the class label, or the next character (a string).
         group_column: the natural user (writer, speaking role), or None.
+        has_test_split: whether the Hub data set ships a ``test`` split.
     """
 
     hub_id: str
@@ -49,16 +50,53 @@ class HubFormat:
     x_column: str
     label_column: str
     group_column: str | None = None
+    has_test_split: bool = True
 
 
 HUB_FORMATS: dict[str, HubFormat] = {
     "mnist": HubFormat("ylecun/mnist", "image", "image", "label"),
-    "femnist": HubFormat("flwrlabs/femnist", "image", "image", "character", "writer_id"),
+    "femnist": HubFormat(
+        "flwrlabs/femnist", "image", "image", "character", "writer_id", has_test_split=False
+    ),
     "cifar10": HubFormat("uoft-cs/cifar10", "image", "img", "label"),
-    "shakespeare": HubFormat("flwrlabs/shakespeare", "text", "x", "y", "character_id"),
+    "shakespeare": HubFormat("flwrlabs/shakespeare", "text", "x", "y", "character_id", has_test_split=False),
 }
 
 _BUILDERS = {".parquet": "parquet", ".csv": "csv"}
+
+
+HUB_HOST = ("huggingface.co", 443)
+"""Where the Hub answers; probed briefly before a download is attempted."""
+
+
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub opens within ``timeout_s`` seconds."""
+    import socket
+
+    try:
+        with socket.create_connection(HUB_HOST, timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200] if text else ''}"
+
+
+def _local_files_advice(name: str) -> str:
+    fmt = HUB_FORMATS[name]
+    example = (
+        'data-files = { train = "train.parquet", test = "test.parquet" }'
+        if HUB_FORMATS[name].has_test_split
+        else 'data-files = { train = "train.parquet" }'
+    )
+    columns = ", ".join(c for c in (fmt.x_column, fmt.label_column, fmt.group_column) if c)
+    return (
+        f"copy the data set's files ({fmt.hub_id}: parquet or csv with columns {columns}) "
+        f"to this machine and name them in the scenario: [data] {example}"
+    )
 
 
 def _read_splits(name: str, spec: DataSpec):
@@ -73,9 +111,13 @@ def _read_splits(name: str, spec: DataSpec):
     if files:
         if "train" not in files:
             raise DataUnavailableError(f"{name}: data-files needs a 'train' file, got {sorted(files)}")
-        missing = [path for path in files.values() if not Path(path).is_file()]
-        if missing:
-            raise DataUnavailableError(f"{name}: data-files not found: {', '.join(missing)}")
+        for split, path in files.items():
+            if not Path(path).exists():
+                raise DataUnavailableError(f"{name}: data-files.{split} not found: {path}")
+            if not Path(path).is_file() or Path(path).stat().st_size == 0:
+                raise DataUnavailableError(
+                    f"{name}: data-files.{split} is not a data file (a folder or empty): {path}"
+                )
         builders = {_BUILDERS.get(Path(path).suffix.lower()) for path in files.values()}
         if None in builders or len(builders) != 1:
             raise DataUnavailableError(
@@ -87,19 +129,27 @@ def _read_splits(name: str, spec: DataSpec):
         )
     else:
         source = f"the Hugging Face Hub data set {fmt.hub_id}"
+        if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "") and not _hub_reachable():
+            raise DataUnavailableError(
+                f"{name}: cannot reach the Hugging Face Hub ({HUB_HOST[0]}) to download {fmt.hub_id}. "
+                f"Without network access, {_local_files_advice(name)} "
+                "(or set HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache)"
+            )
         fds = FederatedDataset(dataset=fmt.hub_id, partitioners={"train": 1}, shuffle=False)
     try:
         train = fds.load_split("train")
-    except (ConnectionError, OSError) as err:
+        has_test = "test" in files if files else fmt.has_test_split
+        test = fds.load_split("test") if has_test else None
+    except Exception as err:  # noqa: BLE001 - any failure to read user files or the Hub is bad input
+        advice = (
+            "each file must be a parquet or csv table with the columns "
+            f"{[c for c in (fmt.x_column, fmt.label_column, fmt.group_column) if c]}"
+            if files
+            else _local_files_advice(name)
+        )
         raise DataUnavailableError(
-            f"{name}: could not read {source} ({type(err).__name__}: {str(err)[:200]}). "
-            "Without network access, copy the data set's parquet files to this machine and name them "
-            'in the scenario: [data] data-files = { train = "train.parquet", test = "test.parquet" }'
+            f"{name}: could not read {source} ({_first_line(err)}); {advice}"
         ) from None
-    try:
-        test = fds.load_split("test")
-    except ValueError:  # the data set has no test split
-        test = None
     for split in (train, test):
         if split is None:
             continue
@@ -139,7 +189,9 @@ def _images(split, column: str) -> np.ndarray:
     except (OSError, ValueError) as err:  # undecodable bytes
         raise DataUnavailableError(f"column {column!r}: cannot decode the images ({err})") from err
     if images.dtype == object or images.ndim not in (3, 4):
-        raise DataUnavailableError(f"column {column!r} does not hold images of one size")
+        raise DataUnavailableError(
+            f"column {column!r} does not hold images of one size (csv files cannot hold images: use parquet)"
+        )
     return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
 
 
@@ -197,8 +249,8 @@ def load_hub(name: str, spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
         lengths = {len(t) for ts in texts for t in ts}
         if spec.window_length is not None and lengths != {spec.window_length}:
             raise ValueError(
-                f"{name}: windows have {sorted(lengths)[:5]} characters, "
-                f"but window_length is {spec.window_length}"
+                f"{name}: the files' windows have {sorted(lengths)[:5]} characters, "
+                f"but data.window-length is {spec.window_length}; set it to match the files"
             )
         vocab = "".join(sorted({c for ts in texts + nexts for t in ts for c in t}))
         xs = [encode("".join(ts), vocab).reshape(len(ts), -1) for ts in texts]
@@ -208,11 +260,11 @@ def load_hub(name: str, spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
 
     if test_rows is None:
         if spec.test_fraction is None:
-            raise ValueError(f"{name} has no test split: set test_fraction or give a test file")
+            raise ValueError(f"{name}: no test split; set data.test-fraction or give a test file")
         held = (
             _hold_out_per_group(gs[0], spec.test_fraction, rng)
             if names
-            else rng.random(len(ys[0])) < spec.test_fraction
+            else _hold_out_per_group(np.zeros(len(ys[0]), dtype=np.int64), spec.test_fraction, rng)
         )
         xs, ys = [xs[0][~held], xs[0][held]], [ys[0][~held], ys[0][held]]
         gs = [gs[0][~held], gs[0][held]] if names else [None, None]

@@ -51,14 +51,15 @@ _DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo("image", None, True, None, load_fashion_mnist),
     "digits": DatasetInfo("image", None, True, None, load_digits),
     "kjv": DatasetInfo("text", "book", False, None, load_kjv),
-    "mnist": DatasetInfo("image", None, True, HUB_FORMATS["mnist"].hub_id, partial(load_hub, "mnist")),
-    "femnist": DatasetInfo(
-        "image", "writer", False, HUB_FORMATS["femnist"].hub_id, partial(load_hub, "femnist")
-    ),
-    "cifar10": DatasetInfo("image", None, True, HUB_FORMATS["cifar10"].hub_id, partial(load_hub, "cifar10")),
-    "shakespeare": DatasetInfo(
-        "text", "role", False, HUB_FORMATS["shakespeare"].hub_id, partial(load_hub, "shakespeare")
-    ),
+    **{
+        name: DatasetInfo(fmt.kind, user, fmt.has_test_split, fmt.hub_id, partial(load_hub, name))
+        for name, fmt, user in (
+            ("mnist", HUB_FORMATS["mnist"], None),
+            ("femnist", HUB_FORMATS["femnist"], "writer"),
+            ("cifar10", HUB_FORMATS["cifar10"], None),
+            ("shakespeare", HUB_FORMATS["shakespeare"], "role"),
+        )
+    },
 }
 
 

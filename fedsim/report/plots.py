@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from fedsim.results import RunResult  # noqa: E402
 
@@ -16,7 +17,11 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     """Test accuracy and test loss of the global model per round (two panels)."""
     rounds = [r.round for r in result.rounds]
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_acc.plot(rounds, [100 * r.accuracy for r in result.rounds], marker="o")
+    ax_acc.plot(rounds, [100 * r.accuracy for r in result.rounds], marker="o", label="global model")
+    baseline = result.summary.get("baseline_accuracy")
+    if baseline is not None:
+        ax_acc.axhline(100 * baseline, linestyle="--", color="gray", label="most frequent label")
+        ax_acc.legend()
     ax_acc.set(xlabel="round", ylabel="test accuracy (%)", title="Global model accuracy")
     ax_acc.grid(alpha=0.3)
     ax_loss.plot(rounds, [r.loss for r in result.rounds], marker="o", color="tab:red", label="test")
@@ -26,6 +31,8 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     ax_loss.set(xlabel="round", ylabel="cross-entropy (nats)", title="Loss")
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)
+    for ax in (ax_acc, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -43,6 +50,7 @@ def plot_epsilon(result: RunResult, path: Path) -> Path:
         ax.axhline(target, linestyle="--", color="black", label=f"target ε = {target:g}")
     delta = result.summary.get("delta")
     ax.set(xlabel="round", ylabel="ε", title=f"Sample-level ε (δ = {delta:g})" if delta else "ε")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -72,7 +80,7 @@ def plot_partition(result: RunResult, path: Path) -> Path:
     step = max(1, clients // 40)
     ax.set_yticks(range(0, clients, step))
     ax.set_xticks(range(0, classes, max(1, classes // 20)))
-    fig.colorbar(image, ax=ax, label="share of client's examples", location="left", pad=0.1, fraction=0.04)
+    fig.colorbar(image, ax=ax, label="share of client's examples", pad=0.02, fraction=0.04)
     ax_size.barh(range(clients), sizes, color="tab:blue")
     ax_size.set(xlabel="examples", title="Partition size")
     ax_size.grid(alpha=0.3, axis="x")

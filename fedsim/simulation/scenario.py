@@ -166,7 +166,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         parsed = _parse_value(value.strip())
         if isinstance(parsed, dict) or isinstance(node.get(leaf), dict):
             raise ScenarioError(
-                f"--set {item!r}: sets one key, not a whole table; write e.g. {leaf}.rounds=2"
+                f"--set {item!r}: sets one key, not a whole table; set the keys inside it "
+                f"one at a time, e.g. --set {key.strip()}.KEY=VALUE"
             )
         node[leaf] = parsed
     return out

@@ -51,13 +51,21 @@ _TEXT_KEYS = ("window-length", "max-train-windows-per-user", "max-test-windows")
 _WHOLE_TEXT_KEYS = ("window-stride",)  # only for text cut into windows here (kjv)
 
 PositiveInt = Annotated[int, Field(ge=1, le=1_000_000_000)]
+FilePath = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+def _holds_out(info, data_files: Any) -> bool:
+    """Whether a share of the training data is held out for testing (no test split is given)."""
+    if isinstance(data_files, dict):
+        return "test" not in data_files
+    return not info.has_test_split
 
 
 class DataSection(_Section):
     """``[data]``: the data set, how text is cut into windows, and how data is split among clients."""
 
     dataset: DatasetName = "fashion-mnist"
-    data_files: dict[str, str] | None = None
+    data_files: dict[str, FilePath] | None = None
     window_length: Annotated[int, Field(ge=1, le=10_000)] | None = None
     window_stride: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     test_fraction: Annotated[float, Field(gt=0, le=0.5)] | None = None
@@ -82,7 +90,7 @@ class DataSection(_Section):
             filled.setdefault("window-length", DEFAULT_WINDOW_LENGTH)
             if info.hub_id is None:
                 filled.setdefault("window-stride", 1)
-        if not info.has_test_split:
+        if _holds_out(info, filled.get("data-files")):
             filled.setdefault("test-fraction", DEFAULT_TEST_FRACTION)
         if filled.get("partitioner") == "dirichlet":
             filled.setdefault("min-partition-size", 10)
@@ -90,37 +98,46 @@ class DataSection(_Section):
 
     @model_validator(mode="after")
     def _keys_match_choices(self) -> DataSection:
+        """Every key belongs to the chosen data set and partitioner; all problems are listed at once."""
         info = dataset_info(self.dataset)
         given = {k for k, v in self.model_dump(by_alias=True).items() if v is not None}
+        problems = []
         required, optional = _PARTITIONER_KEYS[self.partitioner]
-        for key in required:
-            if key not in given:
-                raise ValueError(f"partitioner {self.partitioner!r} needs '{key}'")
+        problems += [
+            f"partitioner {self.partitioner!r} needs '{key}'" for key in required if key not in given
+        ]
         for other, (req, opt) in _PARTITIONER_KEYS.items():
-            for key in (*req, *opt):
-                if key in given and key not in (*required, *optional):
-                    raise ValueError(
-                        f"'{key}' is only used by partitioner {other!r}, not {self.partitioner!r}"
-                    )
+            problems += [
+                f"'{key}' is only used by partitioner {other!r}, not {self.partitioner!r}"
+                for key in (*req, *opt)
+                if key in given and key not in (*required, *optional)
+            ]
         if self.partitioner == "natural-id" and info.natural_user is None:
-            raise ValueError(
+            problems.append(
                 f"partitioner 'natural-id' needs natural users; {self.dataset!r} has none "
                 "(kjv: books, femnist: writers, shakespeare: speaking roles)"
             )
         text_only = _TEXT_KEYS + (_WHOLE_TEXT_KEYS if info.hub_id is None else ())
-        for key in (*_TEXT_KEYS, *_WHOLE_TEXT_KEYS):
-            if key in given and (info.kind != "text" or key not in text_only):
-                raise ValueError(f"'{key}' does not apply to data set {self.dataset!r}")
-        if self.test_fraction is not None and info.has_test_split:
-            raise ValueError(f"'test-fraction' does not apply: {self.dataset!r} has its own test split")
+        problems += [
+            f"'{key}' does not apply to data set {self.dataset!r}"
+            for key in (*_TEXT_KEYS, *_WHOLE_TEXT_KEYS)
+            if key in given and (info.kind != "text" or key not in text_only)
+        ]
+        if self.test_fraction is not None and not _holds_out(info, self.data_files):
+            problems.append(
+                f"'test-fraction' does not apply: {self.dataset!r} has a test split"
+                + (" (data-files.test)" if self.data_files else "")
+            )
         if self.data_files is not None:
             if info.hub_id is None:
-                raise ValueError(f"'data-files' is only for online data sets, not {self.dataset!r}")
-            if "train" not in self.data_files or not set(self.data_files) <= {"train", "test"}:
-                raise ValueError(
+                problems.append(f"'data-files' is only for online data sets, not {self.dataset!r}")
+            elif "train" not in self.data_files or not set(self.data_files) <= {"train", "test"}:
+                problems.append(
                     'data-files takes a "train" file and optionally a "test" file, '
                     f'e.g. {{ train = "train.parquet" }}; got keys {sorted(self.data_files)}'
                 )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

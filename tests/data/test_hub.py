@@ -72,13 +72,47 @@ def test_shakespeare_windows_roles_and_caps(folder):
 
 def test_shakespeare_window_length_must_match(folder):
     files = hub_files.shakespeare_like(folder, books=2, per_book=10)
-    with pytest.raises(ValueError, match="windows have \\[80\\] characters, but window_length is 40"):
+    with pytest.raises(ValueError, match="windows have \\[80\\] characters, but data.window-length is 40"):
         load_hub("shakespeare", spec("shakespeare", files, window_length=40, test_fraction=0.2))
 
 
-def test_missing_local_file_is_named(tmp_path):
-    with pytest.raises(DataUnavailableError, match="data-files not found: .*nope.parquet"):
+def test_missing_empty_or_unreadable_local_files_are_named(folder, tmp_path):
+    good = hub_files.mnist_like(folder)
+    with pytest.raises(DataUnavailableError, match="data-files.train not found: .*nope.parquet"):
         load_hub("mnist", spec("mnist", {"train": str(tmp_path / "nope.parquet")}))
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    (tmp_path / "dir.parquet").mkdir()
+    for bad in ("empty.parquet", "dir.parquet"):
+        with pytest.raises(DataUnavailableError, match=f"data-files.train is not a data file .*{bad}"):
+            load_hub("mnist", spec("mnist", {"train": str(tmp_path / bad), "test": good["test"]}))
+    (tmp_path / "junk.parquet").write_bytes(b"not a parquet file at all")
+    with pytest.raises(DataUnavailableError, match="could not read local files .* with the columns"):
+        load_hub("mnist", spec("mnist", {"train": str(tmp_path / "junk.parquet"), "test": good["test"]}))
+
+
+def test_train_file_only_holds_out_a_test_share(folder):
+    files = hub_files.mnist_like(folder)
+    train, test = load_hub("mnist", spec("mnist", {"train": files["train"]}, test_fraction=0.25))
+    assert (len(train), len(test)) == (450, 150)
+    with pytest.raises(ValueError, match="no test split; set data.test-fraction or give a test file"):
+        load_hub("mnist", spec("mnist", {"train": files["train"]}))
+
+
+def test_unreachable_hub_fails_fast_with_advice(monkeypatch):
+    import time
+
+    import fedsim.data.hub as hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub, "HUB_HOST", ("127.0.0.1", 9))  # nothing listens there: like no network
+    start = time.perf_counter()
+    with pytest.raises(DataUnavailableError) as err:
+        load_hub("femnist", DataSpec("femnist", test_fraction=0.1))
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert "cannot reach the Hugging Face Hub (127.0.0.1) to download flwrlabs/femnist" in message
+    assert 'data-files = { train = "train.parquet" }' in message  # FEMNIST has no test split
+    assert "image, character, writer_id" in message
 
 
 def test_unreachable_hub_says_how_to_use_local_files():

@@ -43,6 +43,11 @@ def test_text_defaults_and_data_files_resolve(tmp_path):
     # relative data files are taken from the scenario file's folder
     assert hub_spec.files() == {"train": str((tmp_path / "sub" / "femnist.parquet").resolve())}
     assert hub_spec.test_fraction == 0.1
+    # an online data set given only a train file holds out a share; with a test file it does not
+    mnist = write(tmp_path, 'name = "m"\n[data]\ndataset = "mnist"\ndata-files = { train = "a.parquet" }\n')
+    assert load_scenario(mnist).specs().data.test_fraction == 0.1
+    both = load_scenario(mnist, ["data.dataset=femnist", "data.data-files.test=b.parquet"]).specs().data
+    assert both.test_fraction is None
 
 
 def test_good_file_resolves_defaults_and_specs(tmp_path):
@@ -140,7 +145,7 @@ BAD = {
     ),
     "test fraction with a test split": (
         'name = "x"\n[data]\ntest-fraction = 0.2\n',
-        "'test-fraction' does not apply: 'fashion-mnist' has its own test split",
+        "'test-fraction' does not apply: 'fashion-mnist' has a test split",
     ),
     "data files offline": (
         'name = "x"\n[data]\ndataset = "digits"\ndata-files = { train = "a.parquet" }\n',
@@ -149,6 +154,15 @@ BAD = {
     "data files without train": (
         'name = "x"\n[data]\ndataset = "mnist"\ndata-files = { validation = "a.parquet" }\n',
         'data-files takes a "train" file and optionally a "test" file',
+    ),
+    "empty data file path": (
+        'name = "x"\n[data]\ndataset = "mnist"\ndata-files = { train = "" }\n',
+        "data.data-files.train: String should have at least 1 character",
+    ),
+    "several data problems at once": (
+        'name = "x"\n[data]\nwindow-length = 9\nmax-test-windows = 5\nalpha = 0.5\n',
+        "data: 'alpha' is only used by partitioner 'dirichlet', not 'iid'; 'window-length' does not apply "
+        "to data set 'fashion-mnist'; 'max-test-windows' does not apply to data set 'fashion-mnist'",
     ),
     "zero classes per client": (
         'name = "x"\n[data]\npartitioner = "pathological"\nclasses-per-client = 0\n',
