@@ -252,6 +252,8 @@ def load_hub(name: str, spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
                 f"{name}: the files' windows have {sorted(lengths)[:5]} characters, "
                 f"but data.window-length is {spec.window_length}; set it to match the files"
             )
+        if any(len(n) != 1 for ns in nexts for n in ns):
+            raise ValueError(f"{name}: column {fmt.label_column!r} must hold exactly one character per row")
         vocab = "".join(sorted({c for ts in texts + nexts for t in ts for c in t}))
         xs = [encode("".join(ts), vocab).reshape(len(ts), -1) for ts in texts]
         ys = [encode("".join(ns), vocab) for ns in nexts]

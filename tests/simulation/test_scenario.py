@@ -245,3 +245,16 @@ def test_privacy_defaults_to_target_epsilon_3_unless_noise_is_fixed(tmp_path):
     assert fixed.privacy.target_epsilon is None and fixed.privacy.noise_multiplier == 1.2
     none = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nmode = "none"\n'))
     assert none.privacy.target_epsilon is None and not none.specs().privacy.is_private
+
+
+def test_schema_offers_every_registered_dataset_partitioner_and_model():
+    from typing import get_args
+
+    from fedsim.data import available_datasets
+    from fedsim.models import available_models
+    from fedsim.partition import available_partitioners
+    from fedsim.simulation.sections import DatasetName, ModelSection, PartitionerName
+
+    assert set(get_args(DatasetName)) == set(available_datasets())
+    assert set(get_args(PartitionerName)) == set(available_partitioners())
+    assert set(get_args(ModelSection.model_fields["name"].annotation)) == set(available_models())
