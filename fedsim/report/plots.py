@@ -77,9 +77,16 @@ def plot_partition(result: RunResult, path: Path) -> Path:
     shares = counts / np.maximum(sizes, 1)[:, None]  # each client's label distribution
     image = ax.imshow(shares, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0)
     ax.set(xlabel="class", ylabel="client", title="Label distribution per client")
-    step = max(1, clients // 40)
-    ax.set_yticks(range(0, clients, step))
-    ax.set_xticks(range(0, classes, max(1, classes // 20)))
+    users = result.summary.get("client_users")
+    if users and clients <= 80:  # natural users: name each row (book, writer, role)
+        ax.set_yticks(range(clients), [f"{c} {u}" for c, u in enumerate(users)], fontsize=7)
+    else:
+        ax.set_yticks(range(0, clients, max(1, clients // 40)))
+    names = result.summary.get("class_names")
+    if names and classes <= 100:  # text: the characters themselves ("␣" is the space)
+        ax.set_xticks(range(classes), [n.replace(" ", "␣") for n in names], fontsize=7)
+    else:
+        ax.set_xticks(range(0, classes, max(1, classes // 20)))
     fig.colorbar(image, ax=ax, label="share of client's examples", pad=0.02, fraction=0.04)
     ax_size.barh(range(clients), sizes, color="tab:blue")
     ax_size.set(xlabel="examples", title="Partition size")

@@ -13,7 +13,7 @@ def _fmt(value, digits: int = 4) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}g}"
-    return str(value)
+    return str(value).replace("|", "\\|")  # a cell must not end the Markdown table cell
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -123,11 +123,12 @@ def render_report(run_dir: str | Path) -> Path:
             for r in result.rounds
         ],
     )
+    users = s.get("client_users") or [None] * len(result.clients)
     clients = _table(
-        ["client", "examples", "rounds trained", "ε", "noise multiplier", "sample rate"],
+        ["client", "user", "examples", "rounds trained", "ε", "noise multiplier", "sample rate"],
         [
-            [c.client, c.examples, c.rounds_trained, c.epsilon, c.noise_multiplier, c.sample_rate]
-            for c in result.clients
+            [c.client, user, c.examples, c.rounds_trained, c.epsilon, c.noise_multiplier, c.sample_rate]
+            for c, user in zip(result.clients, users, strict=False)
         ],
     )
     env = s.get("environment", {})

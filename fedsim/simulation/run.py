@@ -224,6 +224,12 @@ def run_scenario(
         "train_examples": int(sum(sizes)),
         "test_examples": len(test_set),
         "num_classes": train_set.num_classes,
+        "class_names": list(train_set.vocab) if train_set.vocab is not None else None,
+        "client_users": (
+            [train_set.group_names[int(train_set.groups[p[0]])] for p in parts]
+            if specs.partition.name == "natural-id"
+            else None
+        ),
         "privacy_mode": specs.privacy.mode,
         "epsilon_max": final.epsilon_max,
         "epsilon_mean": final.epsilon_mean,

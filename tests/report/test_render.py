@@ -34,3 +34,31 @@ def test_report_references_existing_plots_and_tables(tmp_path):
     assert "| 50.00 % |" in text  # headline accuracy
     assert "Run ε (max over clients): 1.5" in text
     assert "RDP" in text and "δ = 1e-05" in text
+
+
+def test_natural_users_and_characters_are_named(tmp_path):
+    # Arrange: a text run split by natural user (book names; a name with a pipe must not break the table)
+    result = sample_result()
+    result.summary.update(
+        dataset="kjv",
+        model="lstm",
+        partitioner="natural-id",
+        num_clients=2,
+        rounds_completed=1,
+        final_loss=1.2,
+        privacy_mode="none",
+        delta=None,
+        wall_s=3.0,
+        baseline_accuracy=0.19,
+        client_users=["Ge", "Ex|o"],
+        class_names=[" ", "a", "b"],
+    )
+    result.label_counts = [[5, 3, 2], [1, 1, 1]]
+    out = save_run(result, tmp_path / "run")
+    # Act
+    text = render_report(out).read_text()
+    # Assert
+    assert "| client | user | examples |" in text
+    assert "| 0 | Ge |" in text and "| 1 | Ex\\|o |" in text
+    assert "| 19.00 % |" in text  # the baseline beside the accuracy
+    assert (out / "partition.png").stat().st_size > 1000

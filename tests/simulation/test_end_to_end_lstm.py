@@ -31,6 +31,9 @@ def test_lstm_on_a_slice_of_kjv_with_one_client_per_book(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "lstm" and summary["partitioner"] == "natural-id"
     assert summary["num_clients"] == 66 and summary["test_examples"] == 500
+    # one client per book, in canonical order; the classes are the corpus's characters
+    assert summary["client_users"][:2] == ["Ge", "Exo"] and summary["client_users"][-1] == "Rev"
+    assert len(summary["class_names"]) == summary["num_classes"] == 62 and " " in summary["class_names"]
     # the baseline is the share of the most frequent next character (the space) in the test set
     from fedsim.data import load_dataset
     from fedsim.simulation.scenario import load_scenario
