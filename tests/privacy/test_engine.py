@@ -4,26 +4,29 @@ from torch import nn
 from fedsim.client import TrainSpec, create_data_loader, create_optimizer, train
 from fedsim.data import DataSpec, load_dataset
 from fedsim.models import ModelSpec, build_model
-from fedsim.privacy import PrivacyEvent, PrivacyLedger, make_private, poisson_sample_rate, steps_per_epoch
+from fedsim.privacy import (
+    PrivacyEvent,
+    PrivacyLedger,
+    compute_epsilon,
+    make_private,
+    make_trainable,
+    plain_state_dict,
+    poisson_sample_rate,
+    steps_per_epoch,
+)
 
 
-def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
-    # Arrange
-    train_set, _ = load_dataset(DataSpec("digits"))
-    shard = train_set.subset(torch.arange(300).numpy())
-    model = build_model(ModelSpec("cnn"), input_shape=shard.input_shape, num_classes=10, seed=0)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    loader = create_data_loader(shard, batch_size=32, shuffle=True, seed=1)
-    optimizer = create_optimizer(model, TrainSpec(1, 32, 0.5, 0.0))
-    # Act
+def dp_round(model, shard, *, batch_size, learning_rate, noise_multiplier, mode, max_steps=None):
+    """One local DP-SGD epoch (or ``max_steps``) on ``shard``; returns (PrivateTraining, TrainMetrics)."""
+    loader = create_data_loader(shard, batch_size=batch_size, shuffle=True, seed=1)
     private = make_private(
         module=model,
-        optimizer=optimizer,
+        optimizer=create_optimizer(model, TrainSpec(1, batch_size, learning_rate, 0.0)),
         criterion=nn.CrossEntropyLoss(),
         data_loader=loader,
-        noise_multiplier=1.0,
+        noise_multiplier=noise_multiplier,
         max_grad_norm=1.0,
-        grad_sample_mode="ghost",
+        grad_sample_mode=mode,
     )
     result = train(
         private.module,
@@ -32,6 +35,20 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
         criterion=private.criterion,
         epochs=1,
         device=torch.device("cpu"),
+        max_steps=max_steps,
+    )
+    return private, result
+
+
+def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
+    # Arrange
+    train_set, _ = load_dataset(DataSpec("digits"))
+    shard = train_set.subset(torch.arange(300).numpy())
+    model = build_model(ModelSpec("cnn"), input_shape=shard.input_shape, num_classes=10, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # Act
+    private, result = dp_round(
+        model, shard, batch_size=32, learning_rate=0.5, noise_multiplier=1.0, mode="ghost"
     )
     # Assert: Opacus's q is 1/len(loader) = 1/ceil(300/32), one epoch = int(1/q) steps
     assert private.sample_rate == poisson_sample_rate(300, 32) == 0.1
@@ -47,8 +64,6 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
 
 def test_dp_round_of_the_lstm_on_kjv_text():
     # Arrange: one book's training windows, the plain model made trainable under Opacus
-    from fedsim.privacy import compute_epsilon, make_trainable, plain_state_dict
-
     train_set, _ = load_dataset(
         DataSpec("kjv", window_length=80, window_stride=40, test_fraction=0.1, max_train_windows_per_user=256)
     )
@@ -58,25 +73,9 @@ def test_dp_round_of_the_lstm_on_kjv_text():
     )
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainable = make_trainable(model)
-    loader = create_data_loader(shard, batch_size=64, shuffle=True, seed=1)
-    private = make_private(
-        module=trainable,
-        optimizer=create_optimizer(trainable, TrainSpec(1, 64, 1.0, 0.0)),
-        criterion=nn.CrossEntropyLoss(),
-        data_loader=loader,
-        noise_multiplier=1.1,
-        max_grad_norm=1.0,
-        grad_sample_mode="hooks",
-    )
     # Act
-    result = train(
-        private.module,
-        private.data_loader,
-        optimizer=private.optimizer,
-        criterion=private.criterion,
-        epochs=1,
-        device=torch.device("cpu"),
-        max_steps=3,
+    private, result = dp_round(
+        trainable, shard, batch_size=64, learning_rate=1.0, noise_multiplier=1.1, mode="hooks", max_steps=3
     )
     # Assert: Opacus's q = 1/ceil(256/64) = 1/4, 3 steps taken, the model's output shape
     assert len(shard) == 256 and private.sample_rate == 0.25 and result.steps == 3

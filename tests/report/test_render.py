@@ -5,23 +5,27 @@ from fedsim.results import save_run
 from tests.results.test_store import sample_result
 
 
-def test_report_references_existing_plots_and_tables(tmp_path):
-    # Arrange
+def finished(**summary):
+    """The store's sample result, with the summary keys a finished run has (overridden by ``summary``)."""
     result = sample_result()
     result.summary.update(
+        {"num_clients": 2, "rounds_completed": 1, "final_loss": 1.2, "wall_s": 3.0, **summary}
+    )
+    return result
+
+
+def test_report_references_existing_plots_and_tables(tmp_path):
+    # Arrange
+    result = finished(
         dataset="digits",
         model="cnn",
         partitioner="iid",
-        num_clients=2,
-        rounds_completed=1,
-        final_loss=1.2,
         privacy_mode="sample",
         delta=1e-5,
         target_epsilon=2.0,
         epsilon_mean=1.4,
         accountant="rdp",
         max_grad_norm=1.0,
-        wall_s=3.0,
     )
     out = save_run(result, tmp_path / "run")
     # Act
@@ -38,17 +42,12 @@ def test_report_references_existing_plots_and_tables(tmp_path):
 
 def test_natural_users_and_characters_are_named(tmp_path):
     # Arrange: a text run split by natural user (book names; a name with a pipe must not break the table)
-    result = sample_result()
-    result.summary.update(
+    result = finished(
         dataset="kjv",
         model="lstm",
         partitioner="natural-id",
-        num_clients=2,
-        rounds_completed=1,
-        final_loss=1.2,
         privacy_mode="none",
         delta=None,
-        wall_s=3.0,
         baseline_accuracy=0.19,
         client_users=["Ge", "Ex|o"],
         class_names=[" ", "a", "b"],
