@@ -16,7 +16,9 @@ shakespeare    ``flwrlabs/shakespeare``  x (80 characters), y, character_id  spe
 
 FEMNIST and Shakespeare ship only a ``train`` split (LEAF, Caldas et al. 2018,
 https://arxiv.org/abs/1812.01097); without a ``test`` file, ``test_fraction`` of
-each user's rows is held out with a fixed seed.
+each user's rows is held out: at random with a fixed seed for images, and for
+text the last rows of each role, with one window's worth of rows before them
+left out so that no training window overlaps a test window.
 """
 
 from __future__ import annotations
@@ -65,16 +67,22 @@ HUB_FORMATS: dict[str, HubFormat] = {
 _BUILDERS = {".parquet": "parquet", ".csv": "csv"}
 
 
-HUB_HOST = ("huggingface.co", 443)
-"""Where the Hub answers; probed briefly before a download is attempted."""
+def _hub_host() -> tuple[str, int]:
+    """Host and port of the Hub endpoint ``huggingface_hub`` uses (``HF_ENDPOINT`` honoured)."""
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
 
 
-def _hub_reachable(timeout_s: float = 3.0) -> bool:
-    """Whether a TCP connection to the Hub opens within ``timeout_s`` seconds."""
+def _hub_reachable(host: tuple[str, int], timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout_s`` seconds."""
     import socket
 
     try:
-        with socket.create_connection(HUB_HOST, timeout=timeout_s):
+        with socket.create_connection(host, timeout=timeout_s):
             return True
     except OSError:
         return False
@@ -129,9 +137,12 @@ def _read_splits(name: str, spec: DataSpec):
         )
     else:
         source = f"the Hugging Face Hub data set {fmt.hub_id}"
-        if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "") and not _hub_reachable():
+        from huggingface_hub import constants
+
+        host = _hub_host()
+        if not constants.HF_HUB_OFFLINE and not _hub_reachable(host):
             raise DataUnavailableError(
-                f"{name}: cannot reach the Hugging Face Hub ({HUB_HOST[0]}) to download {fmt.hub_id}. "
+                f"{name}: cannot reach the Hugging Face Hub ({host[0]}) to download {fmt.hub_id}. "
                 f"Without network access, {_local_files_advice(name)} "
                 "(or set HF_HUB_OFFLINE=1 to use a copy already in the Hugging Face cache)"
             )
@@ -195,15 +206,37 @@ def _images(split, column: str) -> np.ndarray:
     return images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
 
 
-def _hold_out_per_group(groups: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask: ``fraction`` of each group's rows (at least one of a group with two or more)."""
-    mask = np.zeros(len(groups), dtype=bool)
+def _hold_out_per_group(
+    groups: np.ndarray, fraction: float, rng: np.random.Generator, *, gap: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split each group's rows into training and test rows.
+
+    Args:
+        groups: the group (user) of each row, shape ``(N,)``.
+        fraction: share of each group's rows held out (at least one row of a
+            group with two or more).
+        rng: draws the held-out rows (images).
+        gap: for text windows cut one character apart, in text order: hold out
+            the *last* rows of each group, and drop the ``gap`` rows before them
+            from training, so no training window overlaps a test window (LEAF
+            splits Shakespeare the same way). None draws the rows at random.
+
+    Returns:
+        ``(train, test)`` boolean masks, shape ``(N,)``, disjoint.
+    """
+    train = np.zeros(len(groups), dtype=bool)
+    test = np.zeros(len(groups), dtype=bool)
     for g in np.unique(groups):
         rows = np.flatnonzero(groups == g)
-        if len(rows) >= 2:
-            take = max(1, round(fraction * len(rows)))
-            mask[rng.choice(rows, size=take, replace=False)] = True
-    return mask
+        take = max(1, round(fraction * len(rows))) if len(rows) >= 2 else 0
+        if gap is None:
+            held = rng.choice(rows, size=take, replace=False)
+            test[held] = True
+            train[np.setdiff1d(rows, held)] = True
+        else:
+            test[rows[len(rows) - take :]] = True
+            train[rows[: max(len(rows) - take - gap, 0)]] = True
+    return train, test
 
 
 def load_hub(name: str, spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
@@ -263,13 +296,14 @@ def load_hub(name: str, spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
     if test_rows is None:
         if spec.test_fraction is None:
             raise ValueError(f"{name}: no test split; set data.test-fraction or give a test file")
-        held = (
-            _hold_out_per_group(gs[0], spec.test_fraction, rng)
-            if names
-            else _hold_out_per_group(np.zeros(len(ys[0]), dtype=np.int64), spec.test_fraction, rng)
+        kept, held = _hold_out_per_group(
+            gs[0] if names else np.zeros(len(ys[0]), dtype=np.int64),
+            spec.test_fraction,
+            rng,
+            gap=xs[0].shape[1] if fmt.kind == "text" else None,
         )
-        xs, ys = [xs[0][~held], xs[0][held]], [ys[0][~held], ys[0][held]]
-        gs = [gs[0][~held], gs[0][held]] if names else [None, None]
+        xs, ys = [xs[0][kept], xs[0][held]], [ys[0][kept], ys[0][held]]
+        gs = [gs[0][kept], gs[0][held]] if names else [None, None]
 
     if fmt.kind == "image":
         scaled = [x.astype(np.float32) / 255.0 for x in xs]

@@ -164,6 +164,22 @@ def create_partitioner(spec: PartitionSpec):
     return _PARTITIONERS[spec.name](spec)
 
 
+@contextlib.contextmanager
+def _quiet(name: str):
+    """Silence the one known noise of a partitioner, nothing else.
+
+    NaturalIdPartitioner draws a tqdm bar on stderr that nothing can switch off;
+    ShardPartitioner's sort trips a pyarrow deprecation warning meant for its authors.
+    """
+    with contextlib.ExitStack() as stack:
+        if name == "natural-id":
+            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        if name == "shard":
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
 def partition(
     labels: np.ndarray, spec: PartitionSpec, *, groups: np.ndarray | None = None
 ) -> list[np.ndarray]:
@@ -224,10 +240,7 @@ def partition(
     partitioner = create_partitioner(spec)
     partitioner.dataset = table
     try:
-        # NaturalIdPartitioner draws a tqdm bar on stderr that nothing can switch off, and
-        # ShardPartitioner's sort trips a pyarrow deprecation warning meant for its authors.
-        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+        with _quiet(spec.name):
             parts = [
                 np.sort(np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64))
                 for pid in range(spec.num_partitions)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from opacus import PrivacyEngine
 from opacus.validators import ModuleValidator
+from opacus.validators.errors import UnsupportedModuleError
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -54,11 +55,10 @@ def make_trainable(module: nn.Module) -> nn.Module:
     """
     if not ModuleValidator.validate(module, strict=False):
         return module
-    fixed = ModuleValidator.fix(module)
-    errors = ModuleValidator.validate(fixed, strict=False)
-    if errors:
-        raise ValueError(f"model is not trainable under Opacus: {errors}")
-    return fixed
+    try:
+        return ModuleValidator.fix_and_validate(module)
+    except UnsupportedModuleError as err:
+        raise ValueError(f"model is not trainable under Opacus: {err}") from err
 
 
 def plain_state_dict(module: nn.Module, keys) -> dict[str, torch.Tensor]:

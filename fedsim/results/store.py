@@ -51,12 +51,13 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows([[_cell(v) for v in row] for row in rows])
 
 
-def _is_complete_run(run_dir: Path) -> bool:
+def _complete_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary if ``summary.json`` marks it complete, else None."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("status") == COMPLETE
+        return None
+    return summary if isinstance(summary, dict) and summary.get("status") == COMPLETE else None
 
 
 def check_writable_run_dir(out_dir: Path) -> None:
@@ -72,7 +73,7 @@ def check_writable_run_dir(out_dir: Path) -> None:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"{out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_complete_run(out_dir):
+    if out_dir.is_dir() and any(out_dir.iterdir()) and _complete_summary(out_dir) is None:
         raise RunDirError(
             f"{out_dir}: not empty and not a complete fedsim run (no summary.json marked complete); "
             "choose another --out or empty it"
@@ -99,8 +100,7 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         RunDirError: if ``out_dir`` is not a replaceable run directory.
     """
     out_dir = Path(out_dir)
-    check_writable_run_dir(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_run_dir(out_dir)  # again: the folder may have changed while the run trained
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)
@@ -170,23 +170,22 @@ def load_run(run_dir: str | Path) -> RunResult:
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: not a complete fedsim run (missing {', '.join(missing)})")
-    if not _is_complete_run(run_dir):
+    summary = _complete_summary(run_dir)
+    if summary is None:
         raise RunDirError(f"{run_dir}: summary.json is unreadable or does not mark the run complete")
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
 
     def records(cls: type, name: str) -> list[Any]:
         kinds = {
             f.name: (int if "int" in str(f.type) else float if "float" in str(f.type) else str)
             for f in fields(cls)
         }
-        with (run_dir / name).open(encoding="utf-8") as f:
-            header = f.readline().strip().split(",")
-        if header != list(kinds):
-            raise RunDirError(f"{run_dir / name}: columns {header} are not {list(kinds)}")
+        with (run_dir / name).open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != list(kinds):
+                raise RunDirError(f"{run_dir / name}: columns {reader.fieldnames} are not {list(kinds)}")
+            rows = list(reader)
         try:
-            return [
-                cls(**{k: _parse(v, kinds[k]) for k, v in row.items()}) for row in _read_csv(run_dir / name)
-            ]
+            return [cls(**{k: _parse(v, kinds[k]) for k, v in row.items()}) for row in rows]
         except (TypeError, ValueError) as err:
             raise RunDirError(f"{run_dir / name}: malformed row ({err})") from None
 

@@ -54,18 +54,20 @@ def test_femnist_writers_are_natural_users_and_each_keeps_test_rows(folder):
     np.testing.assert_allclose(per_writer_test / per_writer_all, 0.2, atol=0.01)
 
 
-def test_shakespeare_windows_roles_and_caps(folder):
-    # Arrange
-    files = hub_files.shakespeare_like(folder, books=5, per_book=120)
+def test_shakespeare_windows_roles_held_out_tail_and_caps(folder):
+    # Arrange: 300 windows per role, each 7 characters after the previous one
+    files = hub_files.shakespeare_like(folder, books=5, per_book=300)
+    kw = {"window_length": 80, "test_fraction": 0.25}
     # Act
-    train, test = load_hub(
-        "shakespeare",
-        spec("shakespeare", files, window_length=80, test_fraction=0.25, max_train_windows_per_user=50),
-    )
-    # Assert: (N, 80) character indices, five roles, at most 50 training windows each
+    train, test = load_hub("shakespeare", spec("shakespeare", files, **kw))
+    capped, _ = load_hub("shakespeare", spec("shakespeare", files, max_train_windows_per_user=50, **kw))
+    # Assert: (N, 80) character indices and five roles; each role's last 75 windows are held out and
+    # the 80 windows before them are dropped, so no training window overlaps a test window
     assert train.x.shape[1:] == (80,) and train.vocab is not None and " " in train.vocab
-    assert len(train.group_names) == 5 and np.bincount(train.groups).tolist() == [50] * 5
-    assert len(test) == 5 * 30
+    assert len(train.group_names) == 5
+    assert np.bincount(train.groups).tolist() == [300 - 75 - 80] * 5
+    assert np.bincount(test.groups).tolist() == [75] * 5
+    assert np.bincount(capped.groups).tolist() == [50] * 5  # at most 50 training windows per role
     text = "".join(train.vocab[i] for i in train.x[0])
     assert len(text) == 80
 
@@ -101,10 +103,12 @@ def test_train_file_only_holds_out_a_test_share(folder):
 def test_unreachable_hub_fails_fast_with_advice(monkeypatch):
     import time
 
+    from huggingface_hub import constants
+
     import fedsim.data.hub as hub
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(hub, "HUB_HOST", ("127.0.0.1", 9))  # nothing listens there: like no network
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub, "_hub_host", lambda: ("127.0.0.1", 9))  # nothing listens there: like no network
     start = time.perf_counter()
     with pytest.raises(DataUnavailableError) as err:
         load_hub("femnist", DataSpec("femnist", test_fraction=0.1))
@@ -159,12 +163,12 @@ def test_images_as_plain_png_bytes_and_a_non_image_column(tmp_path):
 def test_shakespeare_from_csv_equals_parquet(folder, tmp_path):
     import pandas as pd
 
-    files = hub_files.shakespeare_like(folder, books=3, per_book=40)
+    files = hub_files.shakespeare_like(folder, books=3, per_book=150)
     csv_path = tmp_path / "shakespeare.csv"
     pd.read_parquet(files["train"]).to_csv(csv_path, index=False)
     kw = {"window_length": 80, "test_fraction": 0.25}
     from_parquet, _ = load_hub("shakespeare", spec("shakespeare", files, **kw))
     from_csv, _ = load_hub("shakespeare", spec("shakespeare", {"train": str(csv_path)}, **kw))
-    assert from_csv.vocab == from_parquet.vocab
+    assert len(from_parquet) == 3 * (150 - 38 - 80) and from_csv.vocab == from_parquet.vocab
     np.testing.assert_array_equal(from_csv.x, from_parquet.x)
     np.testing.assert_array_equal(from_csv.groups, from_parquet.groups)
