@@ -1,9 +1,11 @@
 """Server-side aggregation: Flower strategies chosen by name."""
 
 from fedsim.aggregation.strategies import (
+    WEIGHT_KEY,
     ClientReply,
     available_strategies,
     create_strategy,
+    is_skipped,
 )
 
-__all__ = ["ClientReply", "available_strategies", "create_strategy"]
+__all__ = ["WEIGHT_KEY", "ClientReply", "available_strategies", "create_strategy", "is_skipped"]

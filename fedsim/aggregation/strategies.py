@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from flwr.app import ArrayRecord, Message, MetricRecord
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp.strategy import FedAvg, FedAvgM
 
 
@@ -37,28 +37,54 @@ class ClientReply:
 ReplyCallback = Callable[[list[ClientReply], list[str]], None]
 """Called with the round's valid replies and the error reasons of failed ones."""
 
+RoundConfigCallback = Callable[[int], dict]
+"""Called with the round number before clients are sampled; returns extra train-config entries."""
+
+WEIGHT_KEY = "weight"
+"""Reply metric FedAvg weights by: ``num-examples``, 1 under user-level DP, 0 for a skipped client."""
+
+
+def is_skipped(metrics) -> bool:
+    """Whether a reply comes from a client that did not train (privacy budget spent)."""
+    return bool(int(metrics.get("skipped", 0)))
+
 
 def _with_reply_hook(base: type) -> type:
     """Subclass a Flower strategy so ``aggregate_train`` reports replies first."""
 
     class Hooked(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *, on_train_replies: ReplyCallback, **kwargs) -> None:
-            super().__init__(**kwargs)
+        def __init__(
+            self,
+            *,
+            on_train_replies: ReplyCallback,
+            configure_round: RoundConfigCallback = lambda server_round: {},
+            **kwargs,
+        ) -> None:
+            super().__init__(weighted_by_key=WEIGHT_KEY, **kwargs)
             self._on_train_replies = on_train_replies
+            self._configure_round = configure_round
+
+        def configure_train(self, server_round, arrays, config, grid):
+            config = ConfigRecord({**dict(config), **self._configure_round(server_round)})
+            return super().configure_train(server_round, arrays, config, grid)
 
         def aggregate_train(
             self, server_round: int, replies: Iterable[Message]
         ) -> tuple[ArrayRecord | None, MetricRecord | None]:
             replies = list(replies)
-            valid, errors = [], []
+            valid, errors, trained = [], [], []
             for msg in replies:
                 if msg.has_error():
                     errors.append(msg.error.reason)
                     continue
                 metrics = dict(msg.content["metrics"])
                 valid.append(ClientReply(server_round, int(metrics["partition-id"]), metrics))
+                if not is_skipped(metrics):
+                    trained.append(msg)
             self._on_train_replies(valid, errors)
-            return super().aggregate_train(server_round, replies)
+            if not trained:  # every sampled client was skipped: the global model stays
+                return None, None
+            return super().aggregate_train(server_round, trained)
 
     Hooked.__name__ = Hooked.__qualname__ = base.__name__
     return Hooked
@@ -81,6 +107,7 @@ def create_strategy(
     num_clients: int,
     fraction_train: float,
     on_train_replies: ReplyCallback,
+    configure_round: RoundConfigCallback | None = None,
     **options: float,
 ):
     """Create a Flower strategy that trains ``fraction_train`` of ``num_clients`` per round.
@@ -94,6 +121,8 @@ def create_strategy(
         fraction_train: share of clients sampled per round, in ``(0, 1]``; at
             least one client is always sampled.
         on_train_replies: receives each round's replies before aggregation.
+        configure_round: returns extra train-config entries for a round (e.g. the
+            clients whose privacy budget is spent); may raise to end the run.
         **options: strategy-specific constructor arguments, e.g. FedAvgM's
             ``server_learning_rate`` and ``server_momentum``.
 
@@ -104,6 +133,7 @@ def create_strategy(
         raise ValueError(f"unknown strategy {name!r}; choose one of {available_strategies()}")
     return _STRATEGIES[name](
         on_train_replies=on_train_replies,
+        **({"configure_round": configure_round} if configure_round else {}),
         fraction_train=fraction_train,
         fraction_evaluate=0.0,
         min_train_nodes=1,

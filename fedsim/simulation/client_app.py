@@ -129,6 +129,52 @@ def run_client_round(
     return plain_state_dict(model.cpu(), state_dict.keys()), metrics
 
 
+BLOCKED_CLIENTS_KEY = "blocked-clients"
+"""Train-config key: partition ids whose privacy budget forbids training this round."""
+
+
+def client_round(
+    specs, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor], config
+) -> tuple[dict[str, torch.Tensor], dict[str, float | int]]:
+    """Answer one training request: train, or skip when the server blocked this client.
+
+    A client listed under :data:`BLOCKED_CLIENTS_KEY` in ``config`` (its next round
+    would exceed its privacy budget) does not touch its data: it returns the
+    global weights unchanged with ``skipped = 1`` and ``weight = 0``.
+
+    Args:
+        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
+        partition_id: the client (0-based).
+        server_round: the round (from 1).
+        state_dict: the global model's weights.
+        config: the round's train config (a mapping; Flower's ``ConfigRecord``).
+
+    Returns:
+        ``(state_dict, metrics)`` as :func:`run_client_round`, with ``weight`` (the
+        client's aggregation weight) and ``skipped`` (0 or 1) added.
+    """
+    blocked = config.get(BLOCKED_CLIENTS_KEY, []) if hasattr(config, "get") else []
+    if partition_id in set(int(b) for b in blocked):
+        metrics = {"partition-id": partition_id, "num-examples": 0, "steps": 0, "skipped": 1, "weight": 0}
+        return {k: v.detach().clone() for k, v in state_dict.items()}, metrics
+    new_state, metrics = run_client_round(
+        specs, partition_id=partition_id, server_round=server_round, state_dict=state_dict
+    )
+    metrics["skipped"] = 0
+    metrics["weight"] = aggregation_weight(specs, int(metrics["num-examples"]))
+    return new_state, metrics
+
+
+def aggregation_weight(specs, num_examples: int) -> int:
+    """A client's FedAvg weight: its example count, or 1 under user-level DP.
+
+    DP-FedAvg's noise is calibrated to a uniform average of clipped updates
+    (McMahan et al. 2018, https://arxiv.org/abs/1710.06963), so user-level DP
+    averages clients with equal weights.
+    """
+    return 1 if getattr(specs.privacy, "is_user_level", False) else num_examples
+
+
 def create_client_app(specs) -> ClientApp:
     """Build the ClientApp for a scenario.
 
@@ -144,11 +190,13 @@ def create_client_app(specs) -> ClientApp:
 
     @app.train()
     def handle_train(msg: Message, context: Context) -> Message:
-        state_dict, metrics = run_client_round(
+        config = msg.content["config"]
+        state_dict, metrics = client_round(
             specs,
             partition_id=int(context.node_config["partition-id"]),
-            server_round=int(msg.content["config"]["server-round"]),
+            server_round=int(config["server-round"]),
             state_dict=msg.content["arrays"].to_torch_state_dict(),
+            config=config,
         )
         reply = RecordDict({"arrays": ArrayRecord(state_dict), "metrics": MetricRecord(metrics)})
         return Message(content=reply, reply_to=msg)

@@ -21,6 +21,10 @@ class ClientFailure(RuntimeError):
     """Every sampled client failed in a round; the message carries the first reason."""
 
 
+class RunStopped(Exception):
+    """Raised before a round when the scenario's budget rule ends the run early (not a failure)."""
+
+
 @dataclass
 class RunRecorder:
     """Collects what the ServerApp sees: client replies, ledger, test metrics.
@@ -43,6 +47,14 @@ class RunRecorder:
     _pending_errors: list[str] = field(default_factory=list)
     _rounds_trained: dict[int, int] = field(default_factory=dict)
     _last_time: float = field(default_factory=time.perf_counter)
+
+    def configure_round(self, server_round: int) -> dict:
+        """Extra train-config entries for ``server_round`` (the strategy's hook).
+
+        Raises:
+            RunStopped: when too few clients have budget left and the scenario says stop.
+        """
+        return {}
 
     def on_train_replies(self, replies: list[ClientReply], errors: list[str]) -> None:
         """Record one round's client replies in the ledger (the strategy's hook).

@@ -6,7 +6,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.aggregation import create_strategy
-from fedsim.simulation.recorder import RunRecorder
+from fedsim.simulation.recorder import RunRecorder, RunStopped
 
 
 def create_server_app(specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord) -> ServerApp:
@@ -37,6 +37,7 @@ def create_server_app(specs, *, recorder: RunRecorder, initial_arrays: ArrayReco
             num_clients=specs.federation.num_clients,
             fraction_train=specs.federation.fraction_train,
             on_train_replies=recorder.on_train_replies,
+            configure_round=recorder.configure_round,
             **(
                 {
                     "server_learning_rate": specs.federation.server_learning_rate,
@@ -46,12 +47,15 @@ def create_server_app(specs, *, recorder: RunRecorder, initial_arrays: ArrayReco
                 else {}
             ),
         )
-        strategy.start(
-            grid=grid,
-            initial_arrays=initial_arrays,
-            num_rounds=specs.federation.rounds,
-            train_config=ConfigRecord({}),
-            evaluate_fn=recorder.evaluate,
-        )
+        try:
+            strategy.start(
+                grid=grid,
+                initial_arrays=initial_arrays,
+                num_rounds=specs.federation.rounds,
+                train_config=ConfigRecord({}),
+                evaluate_fn=recorder.evaluate,
+            )
+        except RunStopped:
+            pass  # the recorder holds the reason; the run ends after its last full round
 
     return app
