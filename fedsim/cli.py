@@ -67,11 +67,7 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         _error(errors, err)
         return EXIT_BAD_INPUT
     f, p = scenario.federation, scenario.privacy
-    if p.mode == "sample":
-        noise = f"ε {p.target_epsilon:g}" if p.target_epsilon is not None else f"σ {p.noise_multiplier:g}"
-        privacy = f"sample-level DP ({noise}, δ {p.target_delta:g})"
-    else:
-        privacy = "no DP"
+    privacy = describe_privacy(p)
     console.print(
         f"[bold]{scenario.name}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
         f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, {escape(privacy)}",
@@ -80,6 +76,8 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
 
     def on_round(record) -> None:
         eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
+        eps += f"  user ε {record.user_epsilon:.3f}" if record.user_epsilon is not None else ""
+        eps += f"  skipped {record.clients_skipped}" if record.clients_skipped else ""
         label = "initial" if record.round == 0 else f"round {record.round}/{f.rounds}"
         console.print(
             f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
@@ -105,7 +103,11 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         _error(errors, err, prefix="could not write the results: ")
         return EXIT_FAILED
     s = result.summary
-    eps = f", ε {s['epsilon_max']:.3f} (δ {s['delta']:g})" if s["epsilon_max"] is not None else ""
+    eps = f", ε {s['epsilon_max']:.3f}" if s["epsilon_max"] is not None else ""
+    eps += f", user-level ε {s['user_epsilon']:.3f}" if s.get("user_epsilon") is not None else ""
+    eps += f" (δ {s['delta']:g})" if eps else ""
+    if s.get("stop_reason"):
+        console.print(f"stopped early: {s['stop_reason']}", highlight=False)
     console.print(
         f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} % "
         f"(baseline {100 * s['baseline_accuracy']:.2f} %){eps}\n"
@@ -113,6 +115,33 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         highlight=False,
     )
     return 0
+
+
+def describe_privacy(p) -> str:
+    """One line naming a scenario's privacy protections (the ``[privacy]`` section).
+
+    Example:
+        >>> from fedsim.simulation.sections import PrivacySection
+        >>> describe_privacy(PrivacySection.model_validate({"mode": "none"}))
+        'no DP'
+    """
+    parts = []
+    if p.mode in ("sample", "both"):
+        if p.tiers:
+            noise = "tiers " + "/".join(f"ε {t.target_epsilon:g}" for t in p.tiers)
+        else:
+            noise = f"ε {p.target_epsilon:g}" if p.target_epsilon is not None else f"σ {p.noise_multiplier:g}"
+        parts.append(f"sample-level DP ({noise}, δ {p.target_delta:g})")
+    if p.mode in ("user", "both"):
+        noise = (
+            f"z {p.user_noise_multiplier:g}"
+            if p.user_noise_multiplier is not None
+            else f"ε {p.user_target_epsilon:g}"
+        )
+        parts.append(f"user-level DP ({noise}, {p.clipping} clipping on the {p.clip_on})")
+    if p.secure_aggregation:
+        parts.append("SecAgg+")
+    return " + ".join(parts) or "no DP"
 
 
 def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:

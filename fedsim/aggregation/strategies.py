@@ -79,10 +79,10 @@ def _with_reply_hook(base: type) -> type:
                     continue
                 metrics = dict(msg.content["metrics"])
                 valid.append(ClientReply(server_round, int(metrics["partition-id"]), metrics))
-                if not is_skipped(metrics):
+                if float(metrics.get(WEIGHT_KEY, 1)) > 0:
                     trained.append(msg)
             self._on_train_replies(valid, errors)
-            if not trained:  # every sampled client was skipped: the global model stays
+            if not trained:  # every reply has weight 0 (skipped clients): the global model stays
                 return None, None
             return super().aggregate_train(server_round, trained)
 

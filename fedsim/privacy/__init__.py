@@ -1,32 +1,65 @@
-"""Differential privacy: budgets, noise calibration, Opacus DP-SGD and the ledger.
+"""Differential privacy: budgets, noise calibration, Opacus DP-SGD, the ledgers and budget enforcement.
 
 This is the only package that imports Opacus.
 """
 
-from fedsim.privacy.budget import PrivacyBudget, available_accountants
+from fedsim.privacy.budget import (
+    BudgetTier,
+    PrivacyBudget,
+    UserLevelDP,
+    assign_tiers,
+    available_accountants,
+)
 from fedsim.privacy.calibrate import (
     calibrate_noise,
+    calibration_rounds,
     compute_epsilon,
+    plan_client_round,
     poisson_sample_rate,
     resolve_noise_multiplier,
     steps_per_epoch,
 )
-from fedsim.privacy.engine import PrivateTraining, make_private, make_trainable, plain_state_dict
+from fedsim.privacy.engine import (
+    PrivateTraining,
+    check_secure_mode,
+    make_private,
+    make_trainable,
+    plain_state_dict,
+)
 from fedsim.privacy.events import PrivacyEvent
-from fedsim.privacy.ledger import PrivacyLedger
+from fedsim.privacy.guard import BudgetGuard
+from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
+from fedsim.privacy.user_level import (
+    client_sample_rate,
+    cohort_size,
+    release_noise_multiplier,
+    resolve_user_noise_multiplier,
+)
 
 __all__ = [
+    "BudgetGuard",
+    "BudgetTier",
     "PrivacyBudget",
     "PrivacyEvent",
     "PrivacyLedger",
     "PrivateTraining",
+    "ReleaseLedger",
+    "UserLevelDP",
+    "assign_tiers",
     "available_accountants",
     "calibrate_noise",
+    "calibration_rounds",
+    "check_secure_mode",
+    "client_sample_rate",
+    "cohort_size",
     "compute_epsilon",
     "make_private",
     "make_trainable",
     "plain_state_dict",
+    "plan_client_round",
     "poisson_sample_rate",
+    "release_noise_multiplier",
     "resolve_noise_multiplier",
+    "resolve_user_noise_multiplier",
     "steps_per_epoch",
 ]

@@ -10,6 +10,7 @@ from opacus.accountants import create_accountant
 from opacus.accountants.utils import get_noise_multiplier
 
 from fedsim.privacy.budget import PrivacyBudget
+from fedsim.privacy.events import PrivacyEvent
 
 
 def poisson_sample_rate(num_examples: int, batch_size: int) -> float:
@@ -89,6 +90,23 @@ def calibrate_noise(
     )
 
 
+def calibration_rounds(budget: PrivacyBudget, *, rounds: int, fraction_train: float) -> int:
+    """Rounds a client's sample-level noise is calibrated for (``budget.calibrate_for``).
+
+    ``all-rounds``: ``rounds``. ``expected-rounds``: ``ceil(rounds * fraction_train)``,
+    the rounds a client joins on average when the cohort is sampled uniformly.
+
+    Example:
+        >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0,
+        ...                   target_epsilon=3.0, calibrate_for="expected-rounds")
+        >>> calibration_rounds(b, rounds=20, fraction_train=0.1)
+        2
+    """
+    if budget.calibrate_for == "all-rounds":
+        return rounds
+    return max(1, math.ceil(rounds * fraction_train - 1e-9))
+
+
 def resolve_noise_multiplier(
     budget: PrivacyBudget,
     *,
@@ -96,32 +114,78 @@ def resolve_noise_multiplier(
     batch_size: int,
     steps_per_round: Callable[[int], int],
     rounds: int,
+    target_epsilon: float | None = None,
 ) -> float:
-    """The noise multiplier one client trains with.
+    """The DP-SGD noise multiplier one client trains with.
 
     With ``budget.noise_multiplier`` set, that value. Otherwise σ is calibrated so
-    that a client which trains in *every* round (``rounds *
+    that a client which trains in ``rounds`` rounds (``rounds *
     steps_per_round(steps_per_epoch(q))`` Poisson-sampled steps at its own
-    sample rate q) spends at most its ``target_epsilon``; a client sampled in
-    fewer rounds spends less.
+    sample rate q) spends at most its budget.
 
     Args:
-        budget: the run's privacy settings (``mode="sample"``).
+        budget: the run's privacy settings (sample-level mode).
         num_examples: the client's training set size.
         batch_size: expected batch size.
         steps_per_round: maps steps per epoch to steps per round (e.g.
             :meth:`fedsim.client.TrainSpec.steps_per_round`).
-        rounds: rounds in the run.
+        rounds: rounds to calibrate for (see :func:`calibration_rounds`).
+        target_epsilon: the client's own budget (its tier's); default
+            ``budget.target_epsilon``.
+
+    Raises:
+        ValueError: if there is neither a noise multiplier nor a budget, or no σ
+            reaches the budget.
     """
     if budget.noise_multiplier is not None:
         return budget.noise_multiplier
-    if budget.target_epsilon is None:
+    epsilon = target_epsilon if target_epsilon is not None else budget.target_epsilon
+    if epsilon is None:
         raise ValueError("the budget has neither noise_multiplier nor target_epsilon")
     q = poisson_sample_rate(num_examples, batch_size)
     return calibrate_noise(
-        target_epsilon=budget.target_epsilon,
+        target_epsilon=epsilon,
         target_delta=budget.target_delta,
         sample_rate=q,
         steps=steps_per_round(steps_per_epoch(q)) * rounds,
         accountant=budget.accountant,
     )
+
+
+def plan_client_round(
+    budget: PrivacyBudget,
+    *,
+    num_examples: int,
+    batch_size: int,
+    steps_per_round: Callable[[int], int],
+    rounds: int,
+    target_epsilon: float | None = None,
+) -> PrivacyEvent:
+    """The DP-SGD round a client runs whenever it is sampled: σ, q and steps.
+
+    The server uses it to foresee a client's next ε before sampling it, the
+    client to train; the ledger checks that what the client reports matches.
+
+    Args:
+        budget: the run's privacy settings (sample-level mode).
+        num_examples: the client's training set size (≥ 1).
+        batch_size: expected batch size (≥ 1).
+        steps_per_round: maps Opacus's steps per epoch (``int(1/q)``) to steps per round.
+        rounds: rounds to calibrate σ for (see :func:`calibration_rounds`).
+        target_epsilon: the client's own budget (its tier's).
+
+    Example:
+        >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.1)
+        >>> plan_client_round(b, num_examples=1000, batch_size=100, steps_per_round=lambda s: s, rounds=5)
+        PrivacyEvent(noise_multiplier=1.1, sample_rate=0.1, steps=10)
+    """
+    q = poisson_sample_rate(num_examples, batch_size)
+    sigma = resolve_noise_multiplier(
+        budget,
+        num_examples=num_examples,
+        batch_size=batch_size,
+        steps_per_round=steps_per_round,
+        rounds=rounds,
+        target_epsilon=target_epsilon,
+    )
+    return PrivacyEvent(noise_multiplier=sigma, sample_rate=q, steps=steps_per_round(steps_per_epoch(q)))

@@ -79,6 +79,27 @@ def plain_state_dict(module: nn.Module, keys) -> dict[str, torch.Tensor]:
     return {key: weights[key] for key in keys}
 
 
+def check_secure_mode() -> None:
+    """Fail early when Opacus's ``secure_mode`` cannot run here.
+
+    Opacus's secure mode draws noise from ``torchcsprng``
+    (https://github.com/pytorch/csprng), whose last release targets PyTorch 1.x;
+    it is not on the package index fedsim installs from.
+
+    Raises:
+        ImportError: naming the missing package and what to do instead.
+    """
+    try:
+        import torchcsprng  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "privacy.secure-mode = true needs the torchcsprng package (Opacus's secure noise "
+            "generator), which is not installed and has no build for this PyTorch; "
+            "set secure-mode = false (noise from PyTorch's default generator: fine for simulation, "
+            "not for deployment)"
+        ) from None
+
+
 def make_private(
     *,
     module: nn.Module,
@@ -89,6 +110,7 @@ def make_private(
     max_grad_norm: float,
     grad_sample_mode: str = "ghost",
     noise_generator: torch.Generator | None = None,
+    secure_mode: bool = False,
 ) -> PrivateTraining:
     """Turn a model, optimiser, loss and loader into their DP-SGD counterparts.
 
@@ -108,14 +130,21 @@ def make_private(
         max_grad_norm: per-sample clipping bound C (> 0).
         grad_sample_mode: ``ghost``, ``hooks`` or ``functorch``.
         noise_generator: seeds the Gaussian noise (None: Opacus's default RNG).
+            Ignored under ``secure_mode``, whose noise cannot be seeded.
+        secure_mode: draw noise and sampling from Opacus's cryptographically
+            secure generator (``torchcsprng``; see :func:`check_secure_mode`).
 
     Raises:
         ValueError: if Opacus's validator rejects the model (message lists why).
+        ImportError: under ``secure_mode`` without ``torchcsprng``.
     """
     errors = ModuleValidator.validate(module, strict=False)
     if errors:
         raise ValueError(f"model is not trainable under Opacus: {errors}")
-    engine = PrivacyEngine(accountant="rdp")
+    with warnings.catch_warnings():
+        # Opacus warns that its default RNG is not cryptographically secure.
+        warnings.simplefilter("ignore", UserWarning)
+        engine = PrivacyEngine(accountant="rdp", secure_mode=secure_mode)
     with warnings.catch_warnings():
         # Opacus warns that its default RNG is not cryptographically secure.
         warnings.simplefilter("ignore", UserWarning)
@@ -128,7 +157,7 @@ def make_private(
             max_grad_norm=max_grad_norm,
             poisson_sampling=True,
             grad_sample_mode=grad_sample_mode,
-            noise_generator=noise_generator,
+            noise_generator=None if secure_mode else noise_generator,
         )
     if len(result) == 4:
         private_module, private_optimizer, private_criterion, private_loader = result

@@ -65,6 +65,13 @@ class PrivacyLedger:
         history = tuple(event.as_history_entry() for _, event in self._history.get(client, []))
         return compute_epsilon(history, delta=self.delta, accountant=self.accountant)
 
+    def projected_epsilon(self, client: int, event: PrivacyEvent) -> float:
+        """ε ``client`` would have after one more round ``event`` (nothing is recorded)."""
+        history = tuple(e.as_history_entry() for _, e in self._history.get(client, []))
+        return compute_epsilon(
+            history + (event.as_history_entry(),), delta=self.delta, accountant=self.accountant
+        )
+
     def epsilons(self) -> dict[int, float]:
         """ε of every client that has trained at least once."""
         return {client: self.epsilon(client) for client in sorted(self._history)}
@@ -78,3 +85,44 @@ class PrivacyLedger:
         """Mean ε over clients that trained (0 if nobody trained)."""
         values = list(self.epsilons().values())
         return math.fsum(values) / len(values) if values else 0.0
+
+
+@dataclass
+class ReleaseLedger:
+    """User-level ledger: one sampled-Gaussian release of the global model per round.
+
+    Guarantee: (ε, δ)-DP of the global models under adding or removing one
+    client's whole data set (user-level DP), with clients Poisson-sampled at
+    each event's ``sample_rate`` (see :mod:`fedsim.privacy.user_level`). Each
+    round is recorded as ``PrivacyEvent(z, q, 1)`` with the round's real noise
+    multiplier, and the whole history is composed by an Opacus accountant.
+
+    Args:
+        delta: δ of every ε it reports, in ``(0, 1)``.
+        accountant: ``rdp`` or ``prv``.
+
+    Example:
+        >>> ledger = ReleaseLedger(delta=1e-5)
+        >>> ledger.record(1, PrivacyEvent(1.0, 0.1, 1))
+        >>> ledger.epsilon() == compute_epsilon(((1.0, 0.1, 1),), delta=1e-5, accountant="rdp")
+        True
+    """
+
+    delta: float
+    accountant: str = "rdp"
+    _history: list[tuple[int, PrivacyEvent]] = field(default_factory=list, init=False, repr=False)
+
+    def record(self, server_round: int, event: PrivacyEvent) -> None:
+        """Add one round's release."""
+        self._history.append((server_round, event))
+
+    def history(self) -> list[tuple[int, PrivacyEvent]]:
+        """``(server_round, event)`` pairs in recording order."""
+        return list(self._history)
+
+    def epsilon(self, extra: PrivacyEvent | None = None) -> float:
+        """ε after every recorded release (and ``extra``, if given, without recording it)."""
+        entries = tuple(e.as_history_entry() for _, e in self._history)
+        if extra is not None:
+            entries += (extra.as_history_entry(),)
+        return compute_epsilon(entries, delta=self.delta, accountant=self.accountant)

@@ -40,18 +40,33 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
 
 
 def plot_epsilon(result: RunResult, path: Path) -> Path:
-    """Largest and mean client ε per round, with the target as a dashed line."""
-    rows = [r for r in result.rounds if r.epsilon_max is not None]
+    """ε per round: sample-level (max and mean over clients) and user-level, with budgets dashed."""
+    summary = result.summary
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    ax.plot([r.round for r in rows], [r.epsilon_max for r in rows], marker="o", label="max over clients")
-    ax.plot([r.round for r in rows], [r.epsilon_mean for r in rows], marker=".", label="mean over clients")
-    target = result.summary.get("target_epsilon")
-    if target is not None:
-        ax.axhline(target, linestyle="--", color="black", label=f"target ε = {target:g}")
-    delta = result.summary.get("delta")
-    ax.set(xlabel="round", ylabel="ε", title=f"Sample-level ε (δ = {delta:g})" if delta else "ε")
+    rows = [r for r in result.rounds if r.epsilon_max is not None]
+    if rows:
+        ax.plot(
+            [r.round for r in rows],
+            [r.epsilon_max for r in rows],
+            marker="o",
+            label="sample ε, max over clients",
+        )
+        ax.plot([r.round for r in rows], [r.epsilon_mean for r in rows], marker=".", label="sample ε, mean")
+    user = [r for r in result.rounds if r.user_epsilon is not None]
+    if user:
+        ax.plot([r.round for r in user], [r.user_epsilon for r in user], marker="s", label="user-level ε")
+    for key, label, color in (
+        ("target_epsilon", "sample budget", "black"),
+        ("user_target_epsilon", "user budget", "tab:green"),
+    ):
+        if summary.get(key) is not None:
+            ax.axhline(summary[key], linestyle="--", color=color, label=f"{label} ε = {summary[key]:g}")
+    for tier in summary.get("tiers") or []:
+        ax.axhline(tier["target_epsilon"], linestyle=":", color="gray", label=f"tier {tier['name']}")
+    delta = summary.get("delta")
+    ax.set(xlabel="round", ylabel="ε", title=f"ε spent (δ = {delta:g})" if delta else "ε")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend()
+    ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

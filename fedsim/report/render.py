@@ -5,42 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fedsim.report.plots import plot_accuracy_loss, plot_epsilon, plot_partition
-from fedsim.results import RunResult, load_run
-
-
-def _fmt(value, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value).replace("|", "\\|")  # a cell must not end the Markdown table cell
-
-
-def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _privacy_section(result: RunResult) -> str:
-    s = result.summary
-    if s.get("privacy_mode") != "sample":
-        return (
-            "No differential privacy: clients trained with plain SGD, so no ε bound "
-            "holds for any example or client.\n"
-        )
-    sigmas = sorted({c.noise_multiplier for c in result.clients if c.noise_multiplier is not None})
-    sigma = f"{sigmas[0]:.4g}" if len(sigmas) == 1 else f"{sigmas[0]:.4g} to {sigmas[-1]:.4g}"
-    return (
-        f"Sample-level DP-SGD (Opacus) on every client: max grad norm {_fmt(s['max_grad_norm'])}, "
-        f"noise multiplier {sigma}, Poisson sampling. ε is composed per client over every round it "
-        f"trained with the Opacus **{s['accountant'].upper()}** accountant at δ = {s['delta']:g}.\n\n"
-        f"**Run ε (max over clients): {_fmt(s['epsilon_max'])}** (target {_fmt(s['target_epsilon'])}, "
-        f"mean {_fmt(s['epsilon_mean'])}).\n\n"
-        "What it protects: any single training example of a client (add/remove-one neighbouring "
-        "relation on that client's data set). It does not bound what the model reveals about a "
-        "client's data set as a whole (that is user-level DP).\n"
-    )
+from fedsim.report.privacy import privacy_section
+from fedsim.report.tables import fmt, table
+from fedsim.results import load_run
 
 
 def render_report(run_dir: str | Path) -> Path:
@@ -60,13 +27,13 @@ def render_report(run_dir: str | Path) -> Path:
     s = result.summary
     plots = ["accuracy_loss.png"]
     plot_accuracy_loss(result, run_dir / "accuracy_loss.png")
-    if any(r.epsilon_max is not None for r in result.rounds):
+    if any(r.epsilon_max is not None or r.user_epsilon is not None for r in result.rounds):
         plot_epsilon(result, run_dir / "epsilon.png")
         plots.append("epsilon.png")
     plot_partition(result, run_dir / "partition.png")
     plots.append("partition.png")
 
-    headline = _table(
+    headline = table(
         [
             "scenario",
             "dataset",
@@ -77,7 +44,8 @@ def render_report(run_dir: str | Path) -> Path:
             "test accuracy",
             "baseline accuracy",
             "test loss",
-            "ε (max)",
+            "sample ε (max)",
+            "user ε",
             "δ",
             "wall (s)",
         ],
@@ -93,12 +61,13 @@ def render_report(run_dir: str | Path) -> Path:
                 None if s.get("baseline_accuracy") is None else f"{100 * s['baseline_accuracy']:.2f} %",
                 s["final_loss"],
                 s["epsilon_max"],
+                s.get("user_epsilon"),
                 s["delta"],
                 f"{s['wall_s']:.1f}",
             ]
         ],
     )
-    rounds = _table(
+    rounds = table(
         [
             "round",
             "test accuracy",
@@ -106,6 +75,7 @@ def render_report(run_dir: str | Path) -> Path:
             "ε max",
             "ε mean (clients that trained)",
             "clients trained",
+            "skipped",
             "failed",
             "round (s)",
         ],
@@ -117,6 +87,7 @@ def render_report(run_dir: str | Path) -> Path:
                 None if r.epsilon_max is None else f"{r.epsilon_max:.3f}",
                 None if r.epsilon_mean is None else f"{r.epsilon_mean:.3f}",
                 r.clients_trained,
+                r.clients_skipped,
                 r.clients_failed,
                 f"{r.round_s:.2f}",
             ]
@@ -124,10 +95,10 @@ def render_report(run_dir: str | Path) -> Path:
         ],
     )
     users = s.get("client_users") or [None] * len(result.clients)
-    clients = _table(
-        ["client", "user", "examples", "rounds trained", "ε", "noise multiplier", "sample rate"],
+    clients = table(
+        ["client", "user", "examples", "rounds trained"],
         [
-            [c.client, user, c.examples, c.rounds_trained, c.epsilon, c.noise_multiplier, c.sample_rate]
+            [c.client, user, c.examples, c.rounds_trained]
             for c, user in zip(result.clients, users, strict=False)
         ],
     )
@@ -147,16 +118,17 @@ def render_report(run_dir: str | Path) -> Path:
             "",
             rounds,
             "",
+            *([f"**Stopped early:** {s['stop_reason']}.", ""] if s.get("stop_reason") else []),
             "## Privacy",
             "",
-            _privacy_section(result),
+            privacy_section(result),
             *(["![epsilon per round](epsilon.png)", ""] if "epsilon.png" in plots else []),
             "## Clients and partition",
             "",
             "![label distribution and size per client](partition.png)",
             "",
-            f"{s['num_clients']} clients hold {_fmt(s.get('train_examples'))} training examples "
-            f"({s['partitioner']} split); the test set has {_fmt(s.get('test_examples'))}.",
+            f"{s['num_clients']} clients hold {fmt(s.get('train_examples'))} training examples "
+            f"({s['partitioner']} split); the test set has {fmt(s.get('test_examples'))}.",
             "",
             clients,
             "",
@@ -166,7 +138,7 @@ def render_report(run_dir: str | Path) -> Path:
             "[summary.json](summary.json), [rounds.csv](rounds.csv), [clients.csv](clients.csv), "
             "[partition.csv](partition.csv).",
             "",
-            _table(list(env), [list(env.values())]) if env else "",
+            table(list(env), [list(env.values())]) if env else "",
             "",
         ]
     )

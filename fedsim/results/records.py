@@ -20,6 +20,16 @@ class RoundRecord:
         clients_failed: clients whose training failed this round.
         train_loss: example-weighted mean local training loss (None in round 0).
         round_s: wall seconds of the round (training, aggregation, evaluation).
+        clients_skipped: sampled clients that did not train: their sample-level
+            budget could not pay for another round.
+        noise_multiplier: mean DP-SGD σ of the clients that trained (None without
+            sample-level DP or when none trained).
+        max_grad_norm: DP-SGD per-sample clipping norm (None without sample-level DP).
+        user_noise_multiplier: the noise multiplier this round's user-level release
+            really had (see :func:`fedsim.privacy.release_noise_multiplier`; None
+            without user-level DP).
+        clipping_norm: user-level clipping norm the updates were clipped to (None without).
+        user_epsilon: user-level ε after this round (None without user-level DP).
     """
 
     round: int
@@ -31,6 +41,12 @@ class RoundRecord:
     clients_failed: int
     train_loss: float | None
     round_s: float
+    clients_skipped: int = 0
+    noise_multiplier: float | None = None
+    max_grad_norm: float | None = None
+    user_noise_multiplier: float | None = None
+    clipping_norm: float | None = None
+    user_epsilon: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,10 @@ class ClientRecord:
         epsilon: its composed ε at the run's δ (None without DP).
         noise_multiplier: σ it trained with (None without DP or if it never trained).
         sample_rate: its Poisson sampling rate q (None without DP or if it never trained).
+        tier: its budget tier's name (None without tiers).
+        budget: its sample-level ε budget (None without one).
+        stopped_round: the first round it was not allowed to train because that
+            round would have exceeded its budget (None if never).
     """
 
     client: int
@@ -52,6 +72,9 @@ class ClientRecord:
     epsilon: float | None
     noise_multiplier: float | None
     sample_rate: float | None
+    tier: str | None = None
+    budget: float | None = None
+    stopped_round: int | None = None
 
 
 @dataclass

@@ -18,11 +18,19 @@ from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from torch import nn
 
+from fedsim.aggregation.user_dp import client_mods
 from fedsim.client import create_data_loader, create_optimizer, train
 from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import PartitionSpec, partition
-from fedsim.privacy import make_private, make_trainable, plain_state_dict, resolve_noise_multiplier
+from fedsim.privacy import (
+    PrivacyEvent,
+    calibration_rounds,
+    make_private,
+    make_trainable,
+    plain_state_dict,
+    plan_client_round,
+)
 
 
 @lru_cache(maxsize=4)
@@ -42,6 +50,29 @@ def client_shard(data: DataSpec, split: PartitionSpec, partition_id: int) -> Arr
 def get_device() -> torch.device:
     """CUDA when a GPU is visible to this worker, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def client_plan(specs, *, partition_id: int, num_examples: int) -> tuple[PrivacyEvent, float | None]:
+    """The DP-SGD round client ``partition_id`` runs whenever sampled, and its ε budget.
+
+    The same function runs on the client (to train) and on the server (to
+    foresee the client's next ε), so both agree on σ, q and steps.
+
+    Returns:
+        ``(event, budget)``: the round's :class:`fedsim.privacy.PrivacyEvent` and the
+        client's sample-level ε budget (its tier's), or None without a budget.
+    """
+    privacy, fed = specs.privacy, specs.federation
+    budget = privacy.client_budgets(fed.num_clients, seed=specs.seed)[partition_id]
+    event = plan_client_round(
+        privacy,
+        num_examples=num_examples,
+        batch_size=specs.train.batch_size,
+        steps_per_round=specs.train.steps_per_round,
+        rounds=calibration_rounds(privacy, rounds=fed.rounds, fraction_train=fed.fraction_train),
+        target_epsilon=budget,
+    )
+    return event, budget
 
 
 def _round_seed(seed: int, partition_id: int, server_round: int) -> int:
@@ -77,7 +108,7 @@ def run_client_round(
         specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
     )
     model.load_state_dict(state_dict)
-    if specs.privacy.is_private:
+    if specs.privacy.is_sample_level:
         model = make_trainable(model)  # e.g. nn.LSTM -> Opacus DPLSTM, same weights
     model.to(device)
     loader = create_data_loader(shard, batch_size=specs.train.batch_size, shuffle=True, seed=seed)
@@ -86,14 +117,9 @@ def run_client_round(
     trained_model: nn.Module = model
     metrics: dict[str, float | int] = {"partition-id": partition_id}
 
-    if specs.privacy.is_private:
-        sigma = resolve_noise_multiplier(
-            specs.privacy,
-            num_examples=len(shard),
-            batch_size=specs.train.batch_size,
-            steps_per_round=specs.train.steps_per_round,
-            rounds=specs.federation.rounds,
-        )
+    if specs.privacy.is_sample_level:
+        plan, _ = client_plan(specs, partition_id=partition_id, num_examples=len(shard))
+        sigma = plan.noise_multiplier
         noise_generator = torch.Generator(device=device)
         noise_generator.manual_seed(seed + 1)
         private = make_private(
@@ -105,6 +131,7 @@ def run_client_round(
             max_grad_norm=specs.privacy.max_grad_norm,
             grad_sample_mode=specs.privacy.grad_sample_mode,
             noise_generator=noise_generator,
+            secure_mode=specs.privacy.secure_mode,
         )
         trained_model, optimizer, criterion, loader = (
             private.module,
@@ -140,7 +167,8 @@ def client_round(
 
     A client listed under :data:`BLOCKED_CLIENTS_KEY` in ``config`` (its next round
     would exceed its privacy budget) does not touch its data: it returns the
-    global weights unchanged with ``skipped = 1`` and ``weight = 0``.
+    global weights unchanged with ``skipped = 1`` and ``weight = 0`` (``1`` under
+    user-level DP, where it counts as a zero update in the uniform average).
 
     Args:
         specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
@@ -154,8 +182,16 @@ def client_round(
         client's aggregation weight) and ``skipped`` (0 or 1) added.
     """
     blocked = config.get(BLOCKED_CLIENTS_KEY, []) if hasattr(config, "get") else []
-    if partition_id in set(int(b) for b in blocked):
-        metrics = {"partition-id": partition_id, "num-examples": 0, "steps": 0, "skipped": 1, "weight": 0}
+    if partition_id in {int(b) for b in blocked}:
+        # Under user-level DP the unchanged weights count as a zero update (weight 1),
+        # keeping the cohort's denominator and so the release's noise multiplier.
+        metrics = {
+            "partition-id": partition_id,
+            "num-examples": 0,
+            "steps": 0,
+            "skipped": 1,
+            "weight": 1 if specs.privacy.is_user_level else 0,
+        }
         return {k: v.detach().clone() for k, v in state_dict.items()}, metrics
     new_state, metrics = run_client_round(
         specs, partition_id=partition_id, server_round=server_round, state_dict=state_dict
@@ -172,7 +208,7 @@ def aggregation_weight(specs, num_examples: int) -> int:
     (McMahan et al. 2018, https://arxiv.org/abs/1710.06963), so user-level DP
     averages clients with equal weights.
     """
-    return 1 if getattr(specs.privacy, "is_user_level", False) else num_examples
+    return 1 if specs.privacy.is_user_level else num_examples
 
 
 def create_client_app(specs) -> ClientApp:
@@ -186,7 +222,7 @@ def create_client_app(specs) -> ClientApp:
         A ``ClientApp`` whose ``train`` handler runs :func:`run_client_round` on
         the message's ``"arrays"`` and replies with ``"arrays"`` and ``"metrics"``.
     """
-    app = ClientApp()
+    app = ClientApp(mods=client_mods(specs.privacy.user_level))
 
     @app.train()
     def handle_train(msg: Message, context: Context) -> Message:

@@ -1,4 +1,4 @@
-"""Server-side bookkeeping of a run: the privacy ledger and per-round records."""
+"""Server-side bookkeeping of a run: privacy ledgers, budget enforcement and per-round records."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 import torch
 from flwr.app import ArrayRecord, MetricRecord
 
-from fedsim.aggregation import ClientReply
+from fedsim.aggregation import WEIGHT_KEY, ClientReply, is_skipped
+from fedsim.aggregation.user_dp import release_state
 from fedsim.client import evaluate
 from fedsim.data import ArrayDataset
-from fedsim.privacy import PrivacyEvent, PrivacyLedger
+from fedsim.privacy import BudgetGuard, PrivacyEvent, PrivacyLedger, ReleaseLedger, release_noise_multiplier
 from fedsim.results import ClientRecord, RoundRecord
+from fedsim.simulation.client_app import BLOCKED_CLIENTS_KEY
 
 
 class ClientFailure(RuntimeError):
@@ -26,15 +28,41 @@ class RunStopped(Exception):
 
 
 @dataclass
+class UserLevelAccounting:
+    """The user-level ledger of a run and the settings its rounds are accounted with.
+
+    Args:
+        ledger: composes one release per round.
+        sample_rate: client sampling rate q (cohort / clients).
+        noise_multiplier: the nominal z the wrapper was built with.
+        target_epsilon: user-level budget, or None; the run stops before a
+            round whose nominal release would exceed it.
+    """
+
+    ledger: ReleaseLedger
+    sample_rate: float
+    noise_multiplier: float
+    target_epsilon: float | None = None
+    wrapper: object | None = None
+    _clip_norm: float | None = None
+
+
+@dataclass
 class RunRecorder:
-    """Collects what the ServerApp sees: client replies, ledger, test metrics.
+    """Collects what the ServerApp sees: client replies, ledgers, budgets, test metrics.
 
     Args:
         test_set: held-out examples the global model is evaluated on.
         model: a model of the run's architecture (its weights are overwritten).
-        ledger: the privacy ledger, or None without DP.
+        ledger: the sample-level privacy ledger, or None without DP-SGD.
         device: where evaluation runs.
         on_round: called with each new :class:`RoundRecord` (progress display).
+        guard: stops clients whose sample-level budget is spent (None: no budgets).
+        min_clients: fewest clients with budget left for the run to go on.
+        when_too_few: ``stop`` ends the run below ``min_clients``; ``continue``
+            goes on while any client can train.
+        user: user-level accounting, or None without DP-FedAvg.
+        max_grad_norm: DP-SGD clipping norm, reported per round.
     """
 
     test_set: ArrayDataset
@@ -42,30 +70,75 @@ class RunRecorder:
     ledger: PrivacyLedger | None
     device: torch.device
     on_round: Callable[[RoundRecord], None] = lambda record: None
+    guard: BudgetGuard | None = None
+    min_clients: int = 1
+    when_too_few: str = "stop"
+    user: UserLevelAccounting | None = None
+    max_grad_norm: float | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
+    stop_reason: str | None = None
     _pending: list[ClientReply] = field(default_factory=list)
     _pending_errors: list[str] = field(default_factory=list)
     _rounds_trained: dict[int, int] = field(default_factory=dict)
     _last_time: float = field(default_factory=time.perf_counter)
 
+    def attach_user_dp(self, wrapper) -> None:
+        """Give the recorder the ServerApp's DP-FedAvg wrapper, whose settings each round is accounted by."""
+        if self.user is not None:
+            self.user.wrapper = wrapper
+
     def configure_round(self, server_round: int) -> dict:
-        """Extra train-config entries for ``server_round`` (the strategy's hook).
+        """Before a round: which clients may train, and whether the run goes on (the strategy's hook).
+
+        1. clients whose sample-level budget cannot pay for their next round are
+           blocked (they stay blocked); if fewer than ``min_clients`` remain, the
+           run stops (``when_too_few = "stop"``, or nobody is left);
+        2. under user-level DP with a budget, the run stops before a round whose
+           release would exceed it;
+        3. the user-level clipping norm the round's updates will be clipped to is noted.
+
+        Returns:
+            ``{"blocked-clients": [...]}`` for the train config.
 
         Raises:
-            RunStopped: when too few clients have budget left and the scenario says stop.
+            RunStopped: the run ends here; :attr:`stop_reason` says why.
         """
-        return {}
+        blocked: list[int] = []
+        if self.guard is not None:
+            blocked = self.guard.blocked(server_round)
+            active = self.guard.active()
+            if active == 0 or (active < self.min_clients and self.when_too_few == "stop"):
+                self.stop_reason = (
+                    f"before round {server_round}: {active} client(s) had sample-level budget left for "
+                    f"another round, fewer than privacy.min-clients = {self.min_clients}"
+                )
+                raise RunStopped(self.stop_reason)
+        if self.user is not None:
+            nominal = PrivacyEvent(self.user.noise_multiplier, self.user.sample_rate, 1)
+            target = self.user.target_epsilon
+            if target is not None and self.user.ledger.epsilon(extra=nominal) > target:
+                self.stop_reason = (
+                    f"before round {server_round}: another user-level release would exceed "
+                    f"privacy.user-target-epsilon = {target:g}"
+                )
+                raise RunStopped(self.stop_reason)
+            if self.user.wrapper is not None:
+                self.user._clip_norm = release_state(self.user.wrapper)["clipping_norm"]
+        return {BLOCKED_CLIENTS_KEY: blocked}
 
     def on_train_replies(self, replies: list[ClientReply], errors: list[str]) -> None:
         """Record one round's client replies in the ledger (the strategy's hook).
 
         Raises:
             ClientFailure: if no client of the round succeeded.
+            RuntimeError: if a client trained with other DP-SGD parameters than planned.
         """
         if errors and not replies:
             raise ClientFailure(f"every sampled client failed; first error: {errors[0]}")
         self._pending, self._pending_errors = replies, errors
         for reply in replies:
+            if is_skipped(reply.metrics):
+                continue
             pid = reply.partition_id
             self._rounds_trained[pid] = self._rounds_trained.get(pid, 0) + 1
             if self.ledger is not None:
@@ -74,23 +147,48 @@ class RunRecorder:
                     sample_rate=float(reply.metrics["sample-rate"]),
                     steps=int(reply.metrics["steps"]),
                 )
+                if self.guard is not None:
+                    self.guard.check(pid, event)
                 self.ledger.record(pid, server_round=reply.server_round, event=event)
+
+    def _account_user_release(self, server_round: int, aggregated: int) -> tuple[float | None, float | None]:
+        """Record this round's user-level release with the noise it really had; returns (z, C)."""
+        if self.user is None or self.user.wrapper is None:
+            return None, None
+        state = release_state(self.user.wrapper)
+        clip = self.user._clip_norm if self.user._clip_norm is not None else state["clipping_norm"]
+        z = release_noise_multiplier(
+            update_noise_multiplier=state["update_noise_multiplier"],
+            clipping_norm=clip,
+            noise_clipping_norm=state["clipping_norm"],
+            num_aggregated=aggregated,
+            cohort=state["cohort"],
+            clipped_count_stddev=state["clipped_count_stddev"],
+        )
+        if math.isfinite(z):
+            self.user.ledger.record(server_round, PrivacyEvent(z, self.user.sample_rate, 1))
+        return z, clip
 
     def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """Evaluate the global model and close the round (Flower's ``evaluate_fn``)."""
         self.model.load_state_dict(arrays.to_torch_state_dict())
         metrics = evaluate(self.model, self.test_set, device=self.device)
-        eps_max = eps_mean = None
+        replies = self._pending if server_round > 0 else []
+        trained = [r for r in replies if not is_skipped(r.metrics)]
+        eps_max = eps_mean = sigma = None
         if self.ledger is not None:
             eps_max, eps_mean = self.ledger.epsilon_max(), self.ledger.epsilon_mean()
-        replies = self._pending if server_round > 0 else []
-        weight = sum(int(r.metrics["num-examples"]) for r in replies)
-        train_loss = (
-            math.fsum(float(r.metrics["train-loss"]) * int(r.metrics["num-examples"]) for r in replies)
-            / weight
-            if weight
-            else None
-        )
+            sigmas = [float(r.metrics["noise-multiplier"]) for r in trained]
+            sigma = math.fsum(sigmas) / len(sigmas) if sigmas else None
+        user_z = clip = user_eps = None
+        if self.user is not None:
+            if server_round > 0:
+                aggregated = sum(1 for r in replies if float(r.metrics.get(WEIGHT_KEY, 1)) > 0)
+                user_z, clip = self._account_user_release(server_round, aggregated)
+            user_eps = self.user.ledger.epsilon()
+        weight = sum(int(r.metrics["num-examples"]) for r in trained)
+        losses = [float(r.metrics["train-loss"]) * int(r.metrics["num-examples"]) for r in trained]
+        train_loss = math.fsum(losses) / weight if weight else None
         now = time.perf_counter()
         record = RoundRecord(
             round=server_round,
@@ -98,10 +196,16 @@ class RunRecorder:
             loss=metrics.loss,
             epsilon_max=eps_max,
             epsilon_mean=eps_mean,
-            clients_trained=len(replies),
+            clients_trained=len(trained),
             clients_failed=len(self._pending_errors) if server_round > 0 else 0,
             train_loss=train_loss,
             round_s=now - self._last_time if server_round > 0 else 0.0,
+            clients_skipped=len(replies) - len(trained),
+            noise_multiplier=sigma,
+            max_grad_norm=self.max_grad_norm if self.ledger is not None else None,
+            user_noise_multiplier=user_z,
+            clipping_norm=clip,
+            user_epsilon=user_eps,
         )
         self._last_time = now
         self._pending, self._pending_errors = [], []
@@ -109,9 +213,12 @@ class RunRecorder:
         self.on_round(record)
         return MetricRecord({"accuracy": metrics.accuracy, "loss": metrics.loss})
 
-    def client_records(self, sizes: list[int]) -> list[ClientRecord]:
-        """One :class:`ClientRecord` per client, given each client's data size."""
+    def client_records(
+        self, sizes: list[int], *, tiers: list[str | None], budgets: list[float | None]
+    ) -> list[ClientRecord]:
+        """One :class:`ClientRecord` per client, given each client's data size, tier and budget."""
         records = []
+        stopped = self.guard.stopped_round if self.guard is not None else {}
         for pid, examples in enumerate(sizes):
             history = self.ledger.history(pid) if self.ledger is not None else []
             sigma, rate = (
@@ -125,6 +232,9 @@ class RunRecorder:
                     epsilon=self.ledger.epsilon(pid) if self.ledger is not None else None,
                     noise_multiplier=sigma,
                     sample_rate=rate,
+                    tier=tiers[pid],
+                    budget=budgets[pid] if self.ledger is not None else None,
+                    stopped_round=stopped.get(pid),
                 )
             )
         return records

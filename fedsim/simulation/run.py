@@ -25,10 +25,22 @@ from flwr.simulation import run_simulation  # noqa: E402
 from fedsim.data import load_dataset  # noqa: E402
 from fedsim.models import build_model  # noqa: E402
 from fedsim.partition import partition_stats  # noqa: E402
-from fedsim.privacy import PrivacyLedger  # noqa: E402
+from fedsim.privacy import (  # noqa: E402
+    BudgetGuard,
+    PrivacyLedger,
+    ReleaseLedger,
+    client_sample_rate,
+    cohort_size,
+    resolve_user_noise_multiplier,
+)
 from fedsim.results import RoundRecord, RunResult  # noqa: E402
-from fedsim.simulation.client_app import client_partitions, create_client_app, get_device  # noqa: E402
-from fedsim.simulation.recorder import RunRecorder  # noqa: E402
+from fedsim.simulation.client_app import (  # noqa: E402
+    client_partitions,
+    client_plan,
+    create_client_app,
+    get_device,
+)
+from fedsim.simulation.recorder import RunRecorder, UserLevelAccounting  # noqa: E402
 from fedsim.simulation.scenario import Scenario  # noqa: E402
 from fedsim.simulation.server_app import create_server_app  # noqa: E402
 
@@ -182,21 +194,38 @@ def run_scenario(
         seed=specs.seed,
     )
     initial_arrays = ArrayRecord(model.state_dict())
-    ledger = (
-        PrivacyLedger(delta=specs.privacy.target_delta, accountant=specs.privacy.accountant)
-        if specs.privacy.is_private
-        else None
-    )
+    privacy = specs.privacy
+    ledger = guard = None
+    tiers = privacy.client_tiers(specs.federation.num_clients, seed=specs.seed)
+    budgets = privacy.client_budgets(specs.federation.num_clients, seed=specs.seed)
+    if privacy.is_sample_level:
+        ledger = PrivacyLedger(delta=privacy.target_delta, accountant=privacy.accountant)
+        try:
+            plans = [client_plan(specs, partition_id=pid, num_examples=n)[0] for pid, n in enumerate(sizes)]
+        except ValueError as err:
+            raise ConfigurationError(f"privacy: cannot calibrate the noise: {err}") from err
+        guard = BudgetGuard(ledger, budgets=budgets, plans=plans)
+    user = _user_level_accounting(specs)
     recorder = RunRecorder(
         test_set=test_set,
         model=model,
         ledger=ledger,
         device=get_device(),
         on_round=on_round or (lambda record: None),
+        guard=guard,
+        min_clients=privacy.min_clients,
+        when_too_few=privacy.when_too_few,
+        user=user,
+        max_grad_norm=privacy.max_grad_norm,
     )
 
     run_simulation(  # 4
-        server_app=create_server_app(specs, recorder=recorder, initial_arrays=initial_arrays),
+        server_app=create_server_app(
+            specs,
+            recorder=recorder,
+            initial_arrays=initial_arrays,
+            user_noise_multiplier=user.noise_multiplier if user else None,
+        ),
         client_app=create_client_app(specs),
         num_supernodes=specs.federation.num_clients,
         backend_name="ray",
@@ -205,7 +234,7 @@ def run_scenario(
     )
 
     completed = max((r.round for r in recorder.rounds), default=-1)  # 5
-    if completed < specs.federation.rounds:
+    if completed < specs.federation.rounds and recorder.stop_reason is None:
         raise SimulationError(
             f"the simulation stopped after round {max(completed, 0)} of {specs.federation.rounds}; "
             "rerun with --verbose to see Flower's and Ray's logs"
@@ -230,13 +259,9 @@ def run_scenario(
             if specs.partition.name == "natural-id"
             else None
         ),
-        "privacy_mode": specs.privacy.mode,
-        "epsilon_max": final.epsilon_max,
-        "epsilon_mean": final.epsilon_mean,
-        "target_epsilon": specs.privacy.target_epsilon if specs.privacy.is_private else None,
-        "delta": specs.privacy.target_delta if specs.privacy.is_private else None,
-        "accountant": specs.privacy.accountant if specs.privacy.is_private else None,
-        "max_grad_norm": specs.privacy.max_grad_norm if specs.privacy.is_private else None,
+        "rounds_planned": specs.federation.rounds,
+        "stop_reason": recorder.stop_reason,
+        **_privacy_summary(specs, final, recorder),
         "seed": specs.seed,
         "wall_s": time.perf_counter() - start,
         "environment": _environment(),
@@ -244,10 +269,74 @@ def run_scenario(
     return RunResult(
         summary=summary,
         rounds=recorder.rounds,
-        clients=recorder.client_records(sizes),
+        clients=recorder.client_records(sizes, tiers=tiers, budgets=budgets),
         scenario=scenario.to_toml_dict(),
         label_counts=partition_stats(train_set.y, list(parts), num_classes=train_set.num_classes).tolist(),
     )
+
+
+def _user_level_accounting(specs) -> UserLevelAccounting | None:
+    """The user-level ledger and nominal z of a DP-FedAvg run (None without user-level DP).
+
+    Raises:
+        ConfigurationError: if no z reaches the user-level budget, or adaptive
+            clipping's count noise is too small for z (Flower needs z < 2 * clipped-count-stddev).
+    """
+    privacy, fed = specs.privacy, specs.federation
+    user = privacy.user_level
+    if user is None:
+        return None
+    q = client_sample_rate(fed.num_clients, fed.fraction_train)
+    try:
+        z = resolve_user_noise_multiplier(
+            user, delta=privacy.target_delta, accountant=privacy.accountant, sample_rate=q, rounds=fed.rounds
+        )
+    except ValueError as err:
+        raise ConfigurationError(f"privacy.user-target-epsilon: {err}") from err
+    if user.clipping == "adaptive":
+        stddev = user.clipped_count_stddev or cohort_size(fed.num_clients, fed.fraction_train) / 20
+        if z >= 2 * stddev:
+            raise ConfigurationError(
+                f"privacy: adaptive clipping with a user-level noise multiplier of {z:.3g} needs "
+                f"privacy.clipped-count-stddev above {z / 2:.3g} (now {stddev:.3g}); "
+                "raise it or lower the noise"
+            )
+    return UserLevelAccounting(
+        ledger=ReleaseLedger(delta=privacy.target_delta, accountant=privacy.accountant),
+        sample_rate=q,
+        noise_multiplier=z,
+        target_epsilon=user.target_epsilon if user.noise_multiplier is not None else None,
+    )
+
+
+def _privacy_summary(specs, final: RoundRecord, recorder: RunRecorder) -> dict:
+    """The privacy figures of ``summary.json``: mode, accountant, both levels' settings and ε."""
+    privacy = specs.privacy
+    sample, user = privacy.is_sample_level, privacy.user_level
+    return {
+        "privacy_mode": privacy.mode,
+        "accountant": privacy.accountant if privacy.mode != "none" else None,
+        "delta": privacy.target_delta if privacy.mode != "none" else None,
+        "epsilon_max": final.epsilon_max,
+        "epsilon_mean": final.epsilon_mean,
+        "target_epsilon": privacy.target_epsilon if sample else None,
+        "tiers": [
+            {"name": t.name, "share": t.share, "target_epsilon": t.target_epsilon} for t in privacy.tiers
+        ]
+        if sample
+        else None,
+        "calibrate_for": privacy.calibrate_for if sample else None,
+        "max_grad_norm": privacy.max_grad_norm if sample else None,
+        "grad_sample_mode": privacy.grad_sample_mode if sample else None,
+        "clients_stopped": len(recorder.guard.stopped_round) if recorder.guard is not None else None,
+        "user_epsilon": final.user_epsilon,
+        "user_target_epsilon": user.target_epsilon if user else None,
+        "user_noise_multiplier": recorder.user.noise_multiplier if recorder.user else None,
+        "client_sample_rate": recorder.user.sample_rate if recorder.user else None,
+        "clipping": user.clipping if user else None,
+        "clip_on": user.clip_on if user else None,
+        "secure_aggregation": privacy.secure_aggregation,
+    }
 
 
 def _environment() -> dict:

@@ -22,7 +22,7 @@ from fedsim.client import TrainSpec
 from fedsim.data import DataSpec, dataset_info
 from fedsim.models import MODEL_INPUTS, ModelSpec
 from fedsim.partition import PartitionSpec
-from fedsim.privacy import PrivacyBudget
+from fedsim.privacy import BudgetTier, PrivacyBudget, UserLevelDP
 from fedsim.simulation.federation import FederationSpec
 from fedsim.simulation.sections import (
     DataSection,
@@ -99,6 +99,35 @@ class Scenario(_Section):
                 max_grad_norm=p.max_grad_norm,
                 accountant=p.accountant,
                 grad_sample_mode=p.grad_sample_mode,
+                secure_mode=p.secure_mode,
+                tiers=tuple(
+                    BudgetTier(share=t.share, target_epsilon=t.target_epsilon, name=t.name or "")
+                    for t in p.tiers or ()
+                ),
+                calibrate_for=p.calibrate_for,
+                min_clients=p.min_clients,
+                when_too_few=p.when_too_few,
+                user_level=(
+                    UserLevelDP(
+                        noise_multiplier=p.user_noise_multiplier,
+                        target_epsilon=p.user_target_epsilon,
+                        clipping=p.clipping,
+                        clip_on=p.clip_on,
+                        clipping_norm=p.clipping_norm,
+                        **{
+                            key: value
+                            for key, value in (
+                                ("target_clipped_quantile", p.target_clipped_quantile),
+                                ("clip_norm_lr", p.clip_norm_lr),
+                                ("clipped_count_stddev", p.clipped_count_stddev),
+                            )
+                            if value is not None
+                        },
+                    )
+                    if p.mode in ("user", "both")
+                    else None
+                ),
+                secure_aggregation=p.secure_aggregation,
             ),
             federation=FederationSpec(
                 num_clients=f.num_clients,

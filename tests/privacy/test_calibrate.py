@@ -46,11 +46,9 @@ def test_fixed_noise_multiplier_is_used_as_given():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (
-            dict(target_epsilon=1.0, noise_multiplier=1.0),
-            "exactly one of target_epsilon and noise_multiplier",
-        ),
-        (dict(), "exactly one of target_epsilon and noise_multiplier"),
+        (dict(), "sample-level DP needs target_epsilon, noise_multiplier or tiers"),
+        (dict(target_epsilon=1.0, calibrate_for="never"), "calibrate_for must be one of"),
+        (dict(target_epsilon=1.0, min_clients=0), "min_clients must be ≥ 1"),
         (dict(target_epsilon=-1.0), "target_epsilon must be a finite number > 0"),
         (dict(target_epsilon=1.0, accountant="gdp"), "accountant must be one of"),
     ],

@@ -35,6 +35,12 @@ def test_digits_smoke_run_through_ray(tmp_path):
         "clients_failed",
         "train_loss",
         "round_s",
+        "clients_skipped",
+        "noise_multiplier",
+        "max_grad_norm",
+        "user_noise_multiplier",
+        "clipping_norm",
+        "user_epsilon",
     ]
     assert [int(r["round"]) for r in rounds] == [0, 1, 2, 3]
     eps = [float(r["epsilon_max"]) for r in rounds]

@@ -103,9 +103,46 @@ BAD = {
         "partitioner 'dirichlet' needs 'alpha'",
     ),
     "alpha for iid": ('name = "x"\n[data]\nalpha = 0.3\n', "'alpha' is only used by partitioner 'dirichlet'"),
-    "epsilon and sigma": (
-        'name = "x"\n[privacy]\ntarget-epsilon = 1.0\nnoise-multiplier = 1.0\n',
-        "takes 'target-epsilon' (calibrate the noise) or 'noise-multiplier' (fixed noise), not both",
+    "epsilon and tiers": (
+        'name = "x"\n[privacy]\ntarget-epsilon = 1.0\n[[privacy.tiers]]\nshare = 1.0\ntarget-epsilon = 2.0\n',
+        "give either 'target-epsilon' (one budget) or 'tiers' (budgets per tier), not both",
+    ),
+    "tier shares": (
+        'name = "x"\n[[privacy.tiers]]\nshare = 0.3\ntarget-epsilon = 1.0\n'
+        "[[privacy.tiers]]\nshare = 0.6\ntarget-epsilon = 8.0\n",
+        "tiers: the shares must add up to 1, got 0.3 + 0.6 = 0.9",
+    ),
+    "tier without epsilon": (
+        'name = "x"\n[[privacy.tiers]]\nshare = 1.0\n',
+        "privacy.tiers.0.target-epsilon: required key is missing",
+    ),
+    "sample key in user mode": (
+        'name = "x"\n[privacy]\nmode = "user"\nuser-noise-multiplier = 1.0\ntarget-epsilon = 3.0\n',
+        "'target-epsilon' is only used with mode 'sample' or 'both', not 'user'",
+    ),
+    "user mode without noise": (
+        'name = "x"\n[privacy]\nmode = "user"\n',
+        "mode 'user' needs 'user-noise-multiplier' or 'user-target-epsilon'",
+    ),
+    "adaptive key with fixed clipping": (
+        'name = "x"\n[privacy]\nmode = "user"\nuser-noise-multiplier = 1.0\nclip-norm-lr = 0.1\n',
+        "'clip-norm-lr' is only used with clipping = \"adaptive\"",
+    ),
+    "user key in sample mode": (
+        'name = "x"\n[privacy]\nclipping-norm = 0.5\n',
+        "'clipping-norm' is only used with mode 'user' or 'both', not 'sample'",
+    ),
+    "secagg with server clipping": (
+        'name = "x"\n[privacy]\nmode = "user"\nuser-noise-multiplier = 1.0\nsecure-aggregation = true\n',
+        'which then cannot clip it: set clip-on = "client"',
+    ),
+    "secure mode": (
+        'name = "x"\n[privacy]\nsecure-mode = true\n',
+        "privacy.secure-mode = true needs the torchcsprng package",
+    ),
+    "calibrate fixed noise": (
+        'name = "x"\n[privacy]\nnoise-multiplier = 1.0\ncalibrate-for = "expected-rounds"\n',
+        "'calibrate-for' calibrates the noise; it does not apply with a fixed 'noise-multiplier'",
     ),
     "zero clients": (
         'name = "x"\n[federation]\nnum-clients = 0\n',
@@ -169,8 +206,8 @@ BAD = {
         "data.classes-per-client: Input should be greater than or equal to 1 (got 0)",
     ),
     "unknown mode": (
-        'name = "x"\n[privacy]\nmode = "user"\n',
-        "privacy.mode: Input should be 'none' or 'sample'",
+        'name = "x"\n[privacy]\nmode = "users"\n',
+        "privacy.mode: Input should be 'none', 'sample', 'user' or 'both'",
     ),
 }
 
@@ -244,7 +281,7 @@ def test_privacy_defaults_to_target_epsilon_3_unless_noise_is_fixed(tmp_path):
     fixed = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nnoise-multiplier = 1.2\n'))
     assert fixed.privacy.target_epsilon is None and fixed.privacy.noise_multiplier == 1.2
     none = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nmode = "none"\n'))
-    assert none.privacy.target_epsilon is None and not none.specs().privacy.is_private
+    assert none.privacy.target_epsilon is None and not none.specs().privacy.is_sample_level
 
 
 def test_schema_offers_every_registered_dataset_partitioner_and_model():

@@ -1,0 +1,228 @@
+"""The report's "Privacy" section: what was protected, how, and what each client spent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fedsim.report.tables import fmt, table
+from fedsim.results import RunResult
+
+_GUARANTEES = {
+    "sample": (
+        "**Sample-level DP** (DP-SGD with Opacus on every client). Unit of privacy: *one training "
+        "example*. Neighbouring relation: a client's data set with one example added or removed. "
+        "Each client's ε bounds what the sequence of models it sent reveals about any one of its "
+        "examples. It does not bound what they reveal about the client's data as a whole."
+    ),
+    "user": (
+        "**User-level DP** (DP-FedAvg with Flower's clipping and noise on the aggregate). Unit of "
+        "privacy: *one client's whole data set*. Neighbouring relation: the federation with one client "
+        "added or removed. ε bounds what the sequence of global models reveals about whether any one "
+        "client took part. The server sees each client's update unless it is clipped on the client and "
+        "aggregated securely: the guarantee covers the released global models, not the server's view."
+    ),
+}
+
+
+def _mode_text(mode: str) -> str:
+    if mode == "none":
+        return (
+            "**No differential privacy.** Clients trained with plain SGD and the server averaged "
+            "their updates as they were, so no ε bound holds for any example or client. Federated "
+            "learning alone keeps raw data on the clients but not what the updates reveal about it."
+        )
+    parts = [_GUARANTEES[level] for level in ("sample", "user") if mode in (level, "both")]
+    return "\n\n".join(parts)
+
+
+def _settings(s: dict) -> list[str]:
+    lines = []
+    if s.get("accountant"):
+        lines.append(
+            f"Accountant: Opacus **{s['accountant'].upper()}**, every ε at δ = {s['delta']:g}, composed over "
+            "the real history (noise multiplier, sampling rate, steps) of every round."
+        )
+    if s.get("max_grad_norm") is not None:
+        lines.append(
+            f"Sample level: max grad norm {fmt(s['max_grad_norm'])}, Poisson sampling at each client's rate "
+            f"q = 1/ceil(examples/batch), Opacus grad-sample mode `{s.get('grad_sample_mode')}`, noise "
+            f"calibrated for {s.get('calibrate_for')}. A client's ε covers only the rounds it trained "
+            "in; being sampled into a cohort is not counted as amplification."
+        )
+    if s.get("user_noise_multiplier") is not None:
+        lines.append(
+            f"User level: {s['clipping']} clipping on the {s['clip_on']}, noise multiplier "
+            f"{fmt(s['user_noise_multiplier'])}, client sampling rate q = {fmt(s['client_sample_rate'])} "
+            "(the cohort's share of all clients, taken as Poisson sampling). Each round is accounted with "
+            "the noise it really had (fewer aggregated clients or a lowered adaptive norm mean less)."
+        )
+    lines.append(
+        "Secure aggregation (SecAgg+): "
+        + (
+            "on: the server learns only the sum of the cohort's updates."
+            if s.get("secure_aggregation")
+            else "off: the server sees every client's update."
+        )
+    )
+    return lines
+
+
+def _headline(s: dict) -> list[str]:
+    lines = []
+    if s.get("epsilon_max") is not None:
+        lines.append(
+            f"**Sample-level ε (max over clients): {fmt(s['epsilon_max'])}** "
+            f"(mean {fmt(s['epsilon_mean'])}; budget {fmt(s.get('target_epsilon'))})."
+        )
+    if s.get("user_epsilon") is not None:
+        lines.append(
+            f"**User-level ε: {fmt(s['user_epsilon'])}** (budget {fmt(s.get('user_target_epsilon'))})."
+        )
+    if s.get("stop_reason"):
+        lines.append(f"**The run stopped early** ({s['stop_reason']}).")
+    return lines
+
+
+def _tiers(result: RunResult) -> str:
+    groups = defaultdict(list)
+    for client in result.clients:
+        if client.tier is not None:
+            groups[client.tier].append(client)
+    if not groups:
+        return ""
+    mass = sum(c.examples * c.rounds_trained for c in result.clients) or 1
+    rows = []
+    for name, members in groups.items():
+        eps = [c.epsilon for c in members if c.epsilon is not None]
+        rows.append(
+            [
+                name,
+                len(members),
+                members[0].budget,
+                sum(c.rounds_trained for c in members),
+                sum(eps) / len(eps) if eps else None,
+                max(eps, default=None),
+                f"{100 * sum(c.examples * c.rounds_trained for c in members) / mass:.1f} %",
+                sum(1 for c in members if c.stopped_round is not None),
+            ]
+        )
+    header = [
+        "tier",
+        "clients",
+        "ε budget",
+        "rounds trained (sum)",
+        "ε mean",
+        "ε max",
+        "share of the aggregate",
+        "clients stopped",
+    ]
+    return (
+        "### Budget tiers\n\n"
+        + table(header, rows)
+        + "\n\nShare of the aggregate: the tier's examples × rounds trained over everyone's, i.e. its share "
+        "of the FedAvg weight over the run (its contribution to the global model).\n"
+    )
+
+
+def privacy_section(result: RunResult) -> str:
+    """Markdown for the report's "Privacy" section.
+
+    It states the mode and what each guarantee protects, the accountant and δ,
+    the noise multiplier and clipping norm per round, the per-client ε table,
+    budget tiers and budget exhaustion events.
+
+    Args:
+        result: a complete run (as :func:`fedsim.results.load_run` returns it).
+    """
+    s = result.summary
+    mode = s.get("privacy_mode", "none")
+    parts = [_mode_text(mode), ""]
+    if mode == "none":
+        return "\n".join(parts)
+    parts += [*(f"- {line}" for line in _settings(s)), "", *_headline(s), ""]
+    per_round = [
+        [
+            r.round,
+            r.noise_multiplier,
+            r.max_grad_norm,
+            r.epsilon_max,
+            r.user_noise_multiplier,
+            r.clipping_norm,
+            r.user_epsilon,
+            r.clients_trained,
+            r.clients_skipped,
+        ]
+        for r in result.rounds
+        if r.round > 0
+    ]
+    parts += [
+        "### Per round",
+        "",
+        table(
+            [
+                "round",
+                "σ (DP-SGD, mean)",
+                "max grad norm",
+                "sample ε max",
+                "user noise multiplier",
+                "user clipping norm",
+                "user ε",
+                "clients trained",
+                "skipped (budget spent)",
+            ],
+            per_round,
+        ),
+        "",
+    ]
+    if s.get("epsilon_max") is not None:
+        users = s.get("client_users") or [None] * len(result.clients)
+        parts += [
+            "### Per client",
+            "",
+            table(
+                [
+                    "client",
+                    "user",
+                    "tier",
+                    "ε budget",
+                    "rounds trained",
+                    "ε spent",
+                    "σ",
+                    "q",
+                    "stopped at round",
+                ],
+                [
+                    [
+                        c.client,
+                        u,
+                        c.tier,
+                        c.budget,
+                        c.rounds_trained,
+                        c.epsilon,
+                        c.noise_multiplier,
+                        c.sample_rate,
+                        c.stopped_round,
+                    ]
+                    for c, u in zip(result.clients, users, strict=False)
+                ],
+            ),
+            "",
+        ]
+        stopped = sorted((c.stopped_round, c.client) for c in result.clients if c.stopped_round is not None)
+        parts += [
+            "### Budget exhaustion",
+            "",
+            (
+                "\n".join(
+                    f"- round {r}: client {c} stopped (its next round would have exceeded its budget)"
+                    for r, c in stopped
+                )
+                if stopped
+                else "No client's budget ran out: every sampled client trained."
+            ),
+            "",
+        ]
+        tiers = _tiers(result)
+        if tiers:
+            parts += [tiers, ""]
+    return "\n".join(parts)
