@@ -108,6 +108,8 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     eps += f" (δ {s['delta']:g})" if eps else ""
     if s.get("stop_reason"):
         console.print(f"stopped early: {s['stop_reason']}", highlight=False)
+    if s.get("diverged"):
+        console.print("warning: training diverged (the test loss is not finite); lower the learning rate")
     console.print(
         f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} % "
         f"(baseline {100 * s['baseline_accuracy']:.2f} %){eps}\n"

@@ -86,6 +86,17 @@ def check_writable_run_dir(out_dir: Path) -> None:
     shutil.rmtree(probe, ignore_errors=True)
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (a diverged loss, an infinite ε) as None: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
     """Write ``result`` to ``out_dir`` atomically.
 
@@ -123,7 +134,7 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
             ["client"] + [f"class_{k}" for k in range(num_classes)],
             [[i, *counts] for i, counts in enumerate(result.label_counts)],
         )
-        summary = {**result.summary, "status": COMPLETE}
+        summary = _json_safe({**result.summary, "status": COMPLETE})
         (tmp / "summary.json").write_text(
             json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )

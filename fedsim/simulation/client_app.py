@@ -167,8 +167,7 @@ def client_round(
 
     A client listed under :data:`BLOCKED_CLIENTS_KEY` in ``config`` (its next round
     would exceed its privacy budget) does not touch its data: it returns the
-    global weights unchanged with ``skipped = 1`` and ``weight = 0`` (``1`` under
-    user-level DP, where it counts as a zero update in the uniform average).
+    global weights unchanged with ``skipped = 1`` and ``weight = 0`` (left out of the average).
 
     Args:
         specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
@@ -183,15 +182,9 @@ def client_round(
     """
     blocked = config.get(BLOCKED_CLIENTS_KEY, []) if hasattr(config, "get") else []
     if partition_id in {int(b) for b in blocked}:
-        # Under user-level DP the unchanged weights count as a zero update (weight 1),
-        # keeping the cohort's denominator and so the release's noise multiplier.
-        metrics = {
-            "partition-id": partition_id,
-            "num-examples": 0,
-            "steps": 0,
-            "skipped": 1,
-            "weight": 1 if specs.privacy.is_user_level else 0,
-        }
+        # Weight 0: not averaged. Under user-level DP the round's release then averages
+        # fewer updates, which the recorder accounts as less noise.
+        metrics = {"partition-id": partition_id, "num-examples": 0, "steps": 0, "skipped": 1, "weight": 0}
         return {k: v.detach().clone() for k, v in state_dict.items()}, metrics
     new_state, metrics = run_client_round(
         specs, partition_id=partition_id, server_round=server_round, state_dict=state_dict

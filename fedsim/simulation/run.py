@@ -8,6 +8,7 @@ and leaves a SuperLink process behind).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import warnings
@@ -249,6 +250,7 @@ def run_scenario(
         "rounds_completed": completed,
         "final_accuracy": final.accuracy,
         "final_loss": final.loss,
+        "diverged": not math.isfinite(final.loss),
         "baseline_accuracy": test_set.baseline_accuracy(),
         "train_examples": int(sum(sizes)),
         "test_examples": len(test_set),

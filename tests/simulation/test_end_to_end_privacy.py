@@ -1,0 +1,118 @@
+"""Privacy modes end to end through Flower and Ray: budgets enforced, tiers, user-level DP, both."""
+
+import json
+
+import pytest
+
+from fedsim.privacy import compute_epsilon
+from tests.fixtures.cli import fedsim, read_csv
+
+# digits-smoke: 3 clients of 449 examples, batch 128 -> q = 1/4, 5 local epochs -> 20 steps per round.
+# At sigma = 1.0 a client's RDP epsilon is 9.09 after 1 round, 12.53 after 2, 15.36 after 3.
+PER_ROUND = (1.0, 0.25, 20)
+
+
+def run(tmp_path, *overrides, privacy: str | None = None):
+    """Run digits-smoke with ``--set`` overrides, or with its [privacy] section replaced by ``privacy``."""
+    out, scenario = tmp_path / "run", "scenarios/digits-smoke.toml"
+    if privacy is not None:
+        text = open(scenario, encoding="utf-8").read()
+        head, _, tail = text.partition("[privacy]")
+        scenario = tmp_path / "digits.toml"
+        scenario.write_text(head + "[privacy]\n" + privacy + "\n[resources]" + tail.split("[resources]")[1])
+    proc = fedsim("run", str(scenario), "--out", str(out), *(a for o in overrides for a in ("--set", o)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    return out, json.loads((out / "summary.json").read_text()), proc.stdout
+
+
+@pytest.mark.slow
+def test_spent_budgets_stop_the_run(tmp_path):
+    # Arrange: a budget of 13 pays for two rounds, not three
+    out, summary, stdout = run(
+        tmp_path, "privacy.noise-multiplier=1.0", "privacy.target-epsilon=13.0", "privacy.min-clients=1"
+    )
+    # Assert: round 3 would overspend for everyone, so the run stops after round 2, complete
+    assert summary["status"] == "complete" and summary["rounds_completed"] == 2
+    assert summary["rounds_planned"] == 3 and summary["clients_stopped"] == 3
+    assert "before round 3: 0 client(s) had sample-level budget left" in summary["stop_reason"]
+    assert "stopped early" in stdout
+    clients = read_csv(out / "clients.csv")
+    assert [c["stopped_round"] for c in clients] == ["3", "3", "3"]
+    two_rounds = compute_epsilon((PER_ROUND, PER_ROUND), delta=1e-5, accountant="rdp")
+    assert all(
+        float(c["epsilon"]) == pytest.approx(two_rounds) and float(c["budget"]) == 13.0 for c in clients
+    )
+    assert two_rounds <= 13.0 < compute_epsilon((PER_ROUND,) * 3, delta=1e-5, accountant="rdp")
+    report = (out / "report.md").read_text()
+    assert "round 3: client 0 stopped" in report and "The run stopped early" in report
+
+
+@pytest.mark.slow
+def test_tiers_stop_only_the_strict_clients_and_the_run_goes_on(tmp_path):
+    # Arrange: one client in a tier of ε 10 (one round), two in a tier of ε 20 (all three)
+    out, summary, _ = run(
+        tmp_path,
+        privacy=(
+            'noise-multiplier = 1.0\nwhen-too-few = "continue"\n'
+            '[[privacy.tiers]]\nname = "strict"\nshare = 0.3333333333\ntarget-epsilon = 10.0\n'
+            '[[privacy.tiers]]\nname = "loose"\nshare = 0.6666666667\ntarget-epsilon = 20.0\n'
+        ),
+    )
+    # Assert
+    assert summary["rounds_completed"] == 3 and summary["stop_reason"] is None
+    clients = read_csv(out / "clients.csv")
+    strict = [c for c in clients if c["tier"] == "strict"]
+    loose = [c for c in clients if c["tier"] == "loose"]
+    assert len(strict) == 1 and len(loose) == 2
+    assert strict[0]["rounds_trained"] == "1" and strict[0]["stopped_round"] == "2"
+    assert all(c["rounds_trained"] == "3" and c["stopped_round"] == "" for c in loose)
+    assert float(strict[0]["epsilon"]) == pytest.approx(
+        compute_epsilon((PER_ROUND,), delta=1e-5, accountant="rdp")
+    )
+    rounds = read_csv(out / "rounds.csv")
+    assert [int(r["clients_skipped"]) for r in rounds[1:]] == [0, 1, 1]
+    assert [int(r["clients_trained"]) for r in rounds[1:]] == [3, 2, 2]
+    report = (out / "report.md").read_text()
+    assert "### Budget tiers" in report and "| strict | 1 | 10 | 1 |" in report
+
+
+@pytest.mark.slow
+def test_user_level_dp_is_accounted_per_round(tmp_path):
+    # Arrange: user-level only, server-side fixed clipping, 3 clients all sampled (q = 1)
+    out, summary, _ = run(
+        tmp_path,
+        "federation.learning-rate=0.1",  # 2.0 suits DP-SGD's clipped steps only
+        privacy='mode = "user"\nuser-noise-multiplier = 2.0\nclipping-norm = 0.5\n',
+    )
+    # Assert: every round releases the full cohort, so z stays 2.0; ε is Opacus's over 3 rounds at q = 1
+    assert summary["epsilon_max"] is None and summary["privacy_mode"] == "user"
+    rounds = read_csv(out / "rounds.csv")
+    assert [float(r["user_noise_multiplier"]) for r in rounds[1:]] == [2.0, 2.0, 2.0]
+    assert [float(r["clipping_norm"]) for r in rounds[1:]] == [0.5, 0.5, 0.5]
+    expected = compute_epsilon(((2.0, 1.0, 3),), delta=1e-5, accountant="rdp")
+    assert summary["user_epsilon"] == pytest.approx(expected)
+    report = (out / "report.md").read_text()
+    assert "one client's whole data set" in report and "one training example" not in report
+
+
+@pytest.mark.slow
+def test_both_levels_with_client_side_adaptive_clipping(tmp_path):
+    out, summary, _ = run(
+        tmp_path,
+        privacy=(
+            'mode = "both"\ntarget-epsilon = 8.0\nuser-noise-multiplier = 0.5\nclipping = "adaptive"\n'
+            'clip-on = "client"\nclipped-count-stddev = 1.0\nclipping-norm = 0.1\n'
+        ),
+    )
+    rounds = read_csv(out / "rounds.csv")[1:]
+    norms = [float(r["clipping_norm"]) for r in rounds]
+    zs = [float(r["user_noise_multiplier"]) for r in rounds]
+    # Every update of a CNN trained 20 steps is far larger than 0.1: the norm grows each round
+    assert norms[0] == 0.1 and norms[1] > norms[0] and norms[2] > norms[1]
+    # The ledger composes each round's real z (the noise uses the updated norm, so z differs per round)
+    history = tuple((z, 1.0, 1) for z in zs)
+    assert summary["user_epsilon"] == pytest.approx(compute_epsilon(history, delta=1e-5, accountant="rdp"))
+    assert 0 < summary["epsilon_max"] <= 8.0
+    report = (out / "report.md").read_text()
+    assert "one client's whole data set" in report and "one training example" in report
