@@ -43,6 +43,7 @@ from fedsim.simulation.client_app import (  # noqa: E402
 )
 from fedsim.simulation.recorder import RunRecorder, UserLevelAccounting  # noqa: E402
 from fedsim.simulation.scenario import Scenario  # noqa: E402
+from fedsim.simulation.secagg import create_secagg_client_app, create_secagg_server_app  # noqa: E402
 from fedsim.simulation.server_app import create_server_app  # noqa: E402
 
 
@@ -220,14 +221,10 @@ def run_scenario(
         max_grad_norm=privacy.max_grad_norm,
     )
 
+    server_app, client_app = _apps(specs, recorder=recorder, initial_arrays=initial_arrays, user=user)
     run_simulation(  # 4
-        server_app=create_server_app(
-            specs,
-            recorder=recorder,
-            initial_arrays=initial_arrays,
-            user_noise_multiplier=user.noise_multiplier if user else None,
-        ),
-        client_app=create_client_app(specs),
+        server_app=server_app,
+        client_app=client_app,
         num_supernodes=specs.federation.num_clients,
         backend_name="ray",
         backend_config=config,
@@ -275,6 +272,33 @@ def run_scenario(
         scenario=scenario.to_toml_dict(),
         label_counts=partition_stats(train_set.y, list(parts), num_classes=train_set.num_classes).tolist(),
     )
+
+
+def _apps(specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord, user: UserLevelAccounting | None):
+    """The ServerApp and ClientApp: Flower's Message API, or its legacy workflow API for SecAgg+.
+
+    Raises:
+        ConfigurationError: if SecAgg+ is asked for with fewer than 2 clients per round.
+    """
+    privacy, fed = specs.privacy, specs.federation
+    if not privacy.secure_aggregation:
+        server = create_server_app(
+            specs,
+            recorder=recorder,
+            initial_arrays=initial_arrays,
+            user_noise_multiplier=user.noise_multiplier if user else None,
+        )
+        return server, create_client_app(specs)
+    if cohort_size(fed.num_clients, fed.fraction_train) < 2:
+        raise ConfigurationError(
+            "privacy.secure-aggregation needs at least 2 clients per round; raise federation.num-clients "
+            "or federation.fraction-train"
+        )
+    user_dp = (user.noise_multiplier, privacy.user_level.clipping_norm) if user else None
+    server = create_secagg_server_app(
+        specs, recorder=recorder, initial_arrays=initial_arrays, user_dp=user_dp
+    )
+    return server, create_secagg_client_app(specs, user_dp=user_dp)
 
 
 def _user_level_accounting(specs) -> UserLevelAccounting | None:

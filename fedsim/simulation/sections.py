@@ -279,6 +279,11 @@ class PrivacySection(_Section):
                 "secure-aggregation hides each client's update from the server, which then cannot clip it: "
                 'set clip-on = "client"'
             )
+        if self.secure_aggregation and user and self.clipping == "adaptive":
+            problems.append(
+                'secure-aggregation supports user-level DP with clipping = "fixed" only '
+                "(Flower's adaptive clipping counts clipped updates in the clear)"
+            )
         if self.secure_mode and sample:
             from fedsim.privacy import check_secure_mode
 

@@ -1,0 +1,188 @@
+"""Legacy Flower strategies (``flwr.server.strategy``) with fedsim's hooks, for legacy workflows.
+
+Flower 1.42 offers some server workflows, SecAgg+ among them, only in its legacy
+API: a ``flwr.server.strategy.Strategy`` run by ``DefaultWorkflow`` on a
+``LegacyContext``. The strategies here are Flower's legacy FedAvg (McMahan et
+al. 2017, https://arxiv.org/abs/1602.05629) and FedAvgM (Hsu et al. 2019,
+https://arxiv.org/abs/1909.06335) with the same three hooks as
+:mod:`fedsim.aggregation.strategies`: extra train-config entries per round, every
+client reply handed to a callback before aggregation (replies of weight 0,
+from skipped clients, are reported but not averaged), and central evaluation
+on named arrays.
+
+Legacy messages carry the model as an unnamed list of arrays and a config of
+scalars only, so the array names and any list-valued config entry travel as one
+JSON string (:data:`LIST_ENTRIES_KEY`); clients restore them with
+:func:`decode_fit_config`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, MetricRecord
+from flwr.common import Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.server.strategy import FedAvg, FedAvgM
+
+from fedsim.aggregation.strategies import ClientReply, ReplyCallback, RoundConfigCallback
+
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord]
+"""Central evaluation: ``(server_round, global arrays) -> metrics`` (round 0: the initial model)."""
+
+SERVER_ROUND_KEY = "server-round"
+"""Fit-config key: the round (from 1), as the Message-API strategies send it."""
+
+ARRAY_KEYS_KEY = "array-keys"
+"""Decoded fit-config key: the names of the arrays, in the order of the fit parameters."""
+
+LIST_ENTRIES_KEY = "fedsim-lists"
+"""Fit-config key: JSON object holding the list-valued entries (legacy configs take scalars only)."""
+
+
+def encode_fit_config(config: Mapping) -> dict[str, Scalar]:
+    """Move list-valued entries of a fit config into one JSON string (legacy configs take scalars only).
+
+    Example:
+        >>> encode_fit_config({"server-round": 2, "blocked-clients": [3, 7]})
+        {'server-round': 2, 'fedsim-lists': '{"blocked-clients": [3, 7]}'}
+    """
+    scalars = {k: v for k, v in config.items() if not isinstance(v, list | tuple)}
+    lists = {k: list(v) for k, v in config.items() if isinstance(v, list | tuple)}
+    return {**scalars, LIST_ENTRIES_KEY: json.dumps(lists)} if lists else scalars
+
+
+def decode_fit_config(config: Mapping) -> dict:
+    """Inverse of :func:`encode_fit_config` (a client's view of the config).
+
+    Example:
+        >>> decode_fit_config({"server-round": 2, "fedsim-lists": '{"blocked-clients": [3, 7]}'})
+        {'server-round': 2, 'blocked-clients': [3, 7]}
+    """
+    out = {k: v for k, v in config.items() if k != LIST_ENTRIES_KEY}
+    out.update(json.loads(str(config.get(LIST_ENTRIES_KEY, "{}"))))
+    return out
+
+
+def _failure_reason(failure) -> str:
+    """The reason of one legacy failure: an exception, or a ``(proxy, FitRes)`` with a bad status."""
+    if isinstance(failure, BaseException):
+        return str(failure)
+    return str(failure[1].status.message)
+
+
+def _with_legacy_hooks(base: type) -> type:
+    """Subclass a legacy Flower strategy with fedsim's config, reply and evaluation hooks."""
+
+    class Hooked(base):  # type: ignore[misc, valid-type]
+        def __init__(
+            self,
+            *,
+            initial_arrays: ArrayRecord,
+            on_train_replies: ReplyCallback,
+            evaluate_fn: EvaluateFn,
+            configure_round: RoundConfigCallback,
+            **kwargs,
+        ) -> None:
+            initial = initial_arrays.to_numpy_ndarrays()
+            self._keys = list(initial_arrays.keys())
+            self._dtypes = [a.dtype for a in initial]
+            super().__init__(
+                initial_parameters=ndarrays_to_parameters(initial),
+                on_fit_config_fn=lambda server_round: encode_fit_config(
+                    {
+                        SERVER_ROUND_KEY: server_round,
+                        ARRAY_KEYS_KEY: self._keys,
+                        **configure_round(server_round),  # called before sampling; may end the run
+                    }
+                ),
+                **kwargs,
+            )
+            self._on_train_replies = on_train_replies
+            self._evaluate_fn = evaluate_fn
+
+        def aggregate_fit(self, server_round: int, results: list, failures: list):
+            replies = [
+                ClientReply(server_round, int(r.metrics["partition-id"]), dict(r.metrics)) for _, r in results
+            ]
+            self._on_train_replies(replies, [_failure_reason(f) for f in failures])
+            trained = [(proxy, res) for proxy, res in results if res.num_examples > 0]
+            if not trained:  # every reply has weight 0 (skipped clients): the global model stays
+                return None, {}
+            parameters, metrics = super().aggregate_fit(server_round, trained, failures)
+            if parameters is None:
+                return None, metrics
+            arrays = parameters_to_ndarrays(parameters)  # back to the model's dtypes (float64 after SecAgg+)
+            cast = [np.asarray(a, dtype=d) for a, d in zip(arrays, self._dtypes, strict=True)]
+            return ndarrays_to_parameters(cast), metrics
+
+        def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]]:
+            arrays = parameters_to_ndarrays(parameters)
+            record = ArrayRecord(
+                array_dict={k: Array(np.asarray(a)) for k, a in zip(self._keys, arrays, strict=True)}
+            )
+            metrics = dict(self._evaluate_fn(server_round, record))
+            return float(metrics.get("loss", float("nan"))), metrics
+
+    Hooked.__name__ = Hooked.__qualname__ = base.__name__
+    return Hooked
+
+
+_LEGACY_STRATEGIES: dict[str, type] = {
+    "fedavg": _with_legacy_hooks(FedAvg),
+    "fedavgm": _with_legacy_hooks(FedAvgM),
+}
+
+
+def create_legacy_strategy(
+    name: str,
+    *,
+    num_clients: int,
+    fraction_train: float,
+    initial_arrays: ArrayRecord,
+    on_train_replies: ReplyCallback,
+    evaluate_fn: EvaluateFn,
+    configure_round: RoundConfigCallback | None = None,
+    **options: float,
+):
+    """Create a legacy Flower strategy that trains ``fraction_train`` of ``num_clients`` per round.
+
+    It samples ``max(int(num_clients * fraction_train), 1)`` clients, as the
+    Message-API strategies do, and sends each the fit config ``server-round``,
+    the array names and ``configure_round``'s entries (encoded with
+    :func:`encode_fit_config`). Replies are averaged weighted by their
+    ``FitRes.num_examples`` (the clients' ``weight`` metric). Client-side
+    evaluation is off; the server evaluates with ``evaluate_fn``.
+
+    Args:
+        name: ``"fedavg"`` or ``"fedavgm"``.
+        num_clients: clients registered in the federation (≥ 1).
+        fraction_train: share of clients sampled per round, in ``(0, 1]``.
+        initial_arrays: the initial global model (named arrays; their order and
+            dtypes are kept for every later round).
+        on_train_replies: receives each round's replies (``FitRes.metrics`` with
+            ``"partition-id"``) and failure reasons before aggregation.
+        evaluate_fn: central evaluation, called for round 0 and after each round.
+        configure_round: extra fit-config entries for a round (e.g. blocked
+            clients); may raise to end the run.
+        **options: strategy-specific arguments, e.g. FedAvgM's
+            ``server_learning_rate`` and ``server_momentum``.
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    if name not in _LEGACY_STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(_LEGACY_STRATEGIES)}")
+    return _LEGACY_STRATEGIES[name](
+        initial_arrays=initial_arrays,
+        on_train_replies=on_train_replies,
+        evaluate_fn=evaluate_fn,
+        configure_round=configure_round or (lambda server_round: {}),
+        fraction_fit=fraction_train,
+        fraction_evaluate=0.0,
+        min_fit_clients=1,
+        min_evaluate_clients=0,
+        min_available_clients=num_clients,
+        **options,
+    )
