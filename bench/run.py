@@ -1,7 +1,7 @@
 """fedsim benchmarks: ratios measured side by side in one run.
 
-    .venv/bin/python -m bench.run            # both benchmarks (about 2 minutes on 2 cores)
-    .venv/bin/python -m bench.run --only dp  # one of: framework, dp
+    .venv/bin/python -m bench.run            # all benchmarks (about 3 minutes on 2 cores)
+    .venv/bin/python -m bench.run --only dp  # one of: framework, dp, secagg
 
 (a) framework: the same small DP job (Fashion-MNIST, 4 clients, 4 rounds) through
     Flower + Ray (`run_scenario`) and through an in-process loop that calls the
@@ -12,6 +12,9 @@
     functorch) against one non-private SGD step, for the CNN and the LSTM on
     256 Fashion-MNIST images and for the LSTM on 64 KJV windows of 80
     characters; median of repeated steps after warm-up.
+(c) secagg: the same DP job as (a) through Flower + Ray, with and without
+    SecAgg+ secure aggregation (privacy.secure-aggregation); ratio of the median
+    round time after the first, and the accuracy of both.
 """
 
 from __future__ import annotations
@@ -178,6 +181,27 @@ def _dp_case(model_name: str, data, batch: int, repeats: int) -> list[tuple[str,
     return rows
 
 
+def secagg_cost() -> list[tuple[str, str, str]]:
+    from fedsim.simulation.run import run_scenario
+    from fedsim.simulation.scenario import load_scenario
+
+    base = JOB + ["federation.strategy=fedavg", "federation.server-momentum=0.0"]
+    runs = {}
+    for label, extra in (("plain", []), ("SecAgg+", ["privacy.secure-aggregation=true"])):
+        result = run_scenario(load_scenario("scenarios/quickstart.toml", base + extra))
+        runs[label] = (
+            statistics.median(r.round_s for r in result.rounds[2:]),
+            result.summary["final_accuracy"],
+        )
+    (plain, plain_acc), (secure, secure_acc) = runs["plain"], runs["SecAgg+"]
+    return [
+        ("job", "as (a), through Flower + Ray, with and without SecAgg+", ""),
+        ("plain round, median of rounds 2+ (s)", f"{plain:.2f}", f"accuracy {100 * plain_acc:.1f} %"),
+        ("SecAgg+ round, median of rounds 2+ (s)", f"{secure:.2f}", f"accuracy {100 * secure_acc:.1f} %"),
+        ("ratio, per round", f"{secure / plain:.2f}", "4 protocol stages, masks, quantisation"),
+    ]
+
+
 def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
     from fedsim.data import DataSpec, load_dataset
 
@@ -194,7 +218,7 @@ def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["framework", "dp"])
+    parser.add_argument("--only", choices=["framework", "dp", "secagg"])
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -206,8 +230,9 @@ def main() -> None:
     sections = {
         "dp": ("(b) DP-SGD step vs non-private step, per grad-sample mode (CNN, LSTM)", dp_step_cost),
         "framework": ("(a) Flower + Ray vs in-process loop (same client function)", framework_overhead),
+        "secagg": ("(c) SecAgg+ vs plain aggregation (same job through Flower + Ray)", secagg_cost),
     }
-    for key in ["dp", "framework"]:
+    for key in ["dp", "framework", "secagg"]:
         if args.only and key != args.only:
             continue
         title, fn = sections[key]

@@ -24,11 +24,11 @@ class BudgetGuard:
         plans: each client's per-round :class:`PrivacyEvent`.
 
     Example:
-        >>> ledger = PrivacyLedger(delta=1e-5)
-        >>> guard = BudgetGuard(ledger, budgets=[1.0], plans=[PrivacyEvent(1.0, 0.1, 50)])
+        >>> ledger = PrivacyLedger(delta=1e-5)  # one round costs ε 1.84, two 2.58
+        >>> guard = BudgetGuard(ledger, budgets=[2.0], plans=[PrivacyEvent(2.0, 0.1, 50)])
         >>> guard.blocked(server_round=1)
         []
-        >>> ledger.record(0, server_round=1, event=PrivacyEvent(1.0, 0.1, 50))
+        >>> ledger.record(0, server_round=1, event=PrivacyEvent(2.0, 0.1, 50))
         >>> guard.blocked(server_round=2), guard.stopped_round
         ([0], {0: 2})
     """

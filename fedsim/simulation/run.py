@@ -61,7 +61,7 @@ def _quiet_logging(verbose: bool) -> None:
     flwr_logger.propagate = False  # Opacus calls logging.basicConfig on import
     flwr_logger.setLevel(logging.DEBUG if verbose else logging.ERROR)
     if not verbose:
-        warnings.filterwarnings("ignore", module="opacus")
+        warnings.filterwarnings("ignore", module=r"opacus(\..*)?")
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 
 
