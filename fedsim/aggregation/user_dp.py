@@ -21,27 +21,59 @@ from flwr.serverapp.strategy import (
 )
 
 
-class _QuantileUpdate:
-    """Adaptive clipping's norm update with the sign of Andrew et al. (2021), Sec. 3.
+class _AdaptiveFixes:
+    """Three corrections to Flower 1.42's adaptive clipping, so that the noise matches its accounting.
 
-    Flower 1.42 counts the *clipped* updates but applies
-    ``C * exp(-lr * (clipped_fraction - target))``, so when most updates are
-    clipped it lowers the norm further (and raises it when few are): the norm
-    runs away from the target quantile instead of tracking it. With the
-    clipped fraction b̄ the update that tracks the target is
-    ``C * exp(lr * (b̄ - target))``; this mixin applies it.
+    1. **Direction of the norm update.** Flower counts the *clipped* updates but
+       applies ``C * exp(-lr * (clipped_fraction - target))``: when most updates
+       are clipped it lowers the norm further, and the norm runs away from the
+       target quantile. With the clipped fraction b̄ the update of Andrew et al.
+       (2021, https://arxiv.org/abs/1905.03871, Sec. 3) is
+       ``C * exp(lr * (b̄ - target))``.
+    2. **The norm the noise is scaled by.** Flower updates the norm before it
+       adds the noise, so a round's updates clipped to C get noise scaled to the
+       *next* round's norm. Here the noise uses the norm the updates were clipped to.
+    3. **Splitting z between the update and the clipped count.** Flower takes
+       ``z_update = (z^-2 - (2 σ_b)^-2)^-1/2``, the split of Andrew et al.
+       for centred bits (sensitivity 1/2). Flower counts 0/1 bits, whose sum
+       has sensitivity 1, so the count is a Gaussian release with multiplier
+       σ_b, and the split that makes the round one release with multiplier z is
+       ``z_update = (z^-2 - σ_b^-2)^-1/2`` (needs ``z < σ_b``).
+
+    Raises:
+        ValueError: if ``noise_multiplier >= clipped_count_stddev`` (no split exists).
     """
 
+    def __init__(self, strategy, noise_multiplier: float, num_sampled_clients: int, **kwargs) -> None:
+        super().__init__(strategy, noise_multiplier, num_sampled_clients, **kwargs)
+        count_stddev = self.clipped_count_stddev
+        if noise_multiplier > 0:
+            if noise_multiplier >= count_stddev:
+                raise ValueError(
+                    f"adaptive clipping with noise multiplier {noise_multiplier:g} needs a clipped-count "
+                    f"stddev above it, got {count_stddev:g}"
+                )
+            self.noise_multiplier = (noise_multiplier**-2 - count_stddev**-2) ** -0.5
+        self.noise_clipping_norm = self.clipping_norm
+
     def _geometric_update(self, clipped_fraction: float) -> None:
+        self.noise_clipping_norm = self.clipping_norm  # the norm this round's updates were clipped to
         self.clipping_norm *= math.exp(self.clip_norm_lr * (clipped_fraction - self.target_clipped_quantile))
 
+    def _add_noise_to_aggregated_arrays(self, aggregated):
+        next_norm, self.clipping_norm = self.clipping_norm, self.noise_clipping_norm
+        try:
+            return super()._add_noise_to_aggregated_arrays(aggregated)
+        finally:
+            self.clipping_norm = next_norm
 
-class ServerSideAdaptiveClipping(_QuantileUpdate, DifferentialPrivacyServerSideAdaptiveClipping):
-    """Flower's server-side adaptive clipping with the norm update of :class:`_QuantileUpdate`."""
+
+class ServerSideAdaptiveClipping(_AdaptiveFixes, DifferentialPrivacyServerSideAdaptiveClipping):
+    """Flower's server-side adaptive clipping with the corrections of :class:`_AdaptiveFixes`."""
 
 
-class ClientSideAdaptiveClipping(_QuantileUpdate, DifferentialPrivacyClientSideAdaptiveClipping):
-    """Flower's client-side adaptive clipping with the norm update of :class:`_QuantileUpdate`."""
+class ClientSideAdaptiveClipping(_AdaptiveFixes, DifferentialPrivacyClientSideAdaptiveClipping):
+    """Flower's client-side adaptive clipping with the corrections of :class:`_AdaptiveFixes`."""
 
 
 _WRAPPERS = {
@@ -66,8 +98,8 @@ def wrap_user_level(strategy, user, *, noise_multiplier: float, cohort: int):
         :func:`client_mods`.
 
     Raises:
-        ValueError: from Flower, e.g. when adaptive clipping's count noise is too
-            small for ``noise_multiplier`` (z must be below 2 * clipped_count_stddev).
+        ValueError: when adaptive clipping's count noise is too small for
+            ``noise_multiplier`` (z must be below clipped_count_stddev).
     """
     wrapper = _WRAPPERS[(user.clipping, user.clip_on)]
     if user.clipping == "fixed":
@@ -93,16 +125,19 @@ def client_mods(user) -> list:
 
 
 def release_state(wrapper) -> dict[str, float | int | None]:
-    """What a DP wrapper will noise the next aggregate with: the inputs of the round's accounting.
+    """What a DP wrapper noises the aggregate with: the inputs of the round's accounting.
 
     Returns:
-        ``update_noise_multiplier`` (z_Δ), ``clipping_norm`` (current C),
-        ``cohort`` and ``clipped_count_stddev`` (None for fixed clipping).
+        ``update_noise_multiplier`` (z_Δ), ``clipping_norm`` (the norm the next
+        round's updates will be clipped to), ``noise_clipping_norm`` (the norm
+        the last aggregate's noise was scaled by), ``cohort`` and
+        ``clipped_count_stddev`` (None for fixed clipping).
     """
     adaptive = isinstance(wrapper, (ServerSideAdaptiveClipping, ClientSideAdaptiveClipping))
     return {
         "update_noise_multiplier": float(wrapper.noise_multiplier),
         "clipping_norm": float(wrapper.clipping_norm),
+        "noise_clipping_norm": float(getattr(wrapper, "noise_clipping_norm", wrapper.clipping_norm)),
         "cohort": int(wrapper.num_sampled_clients),
         "clipped_count_stddev": float(wrapper.clipped_count_stddev) if adaptive else None,
     }

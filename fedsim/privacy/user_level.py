@@ -75,9 +75,9 @@ def release_noise_multiplier(
     mean of ``num_aggregated`` updates clipped to ``C``. Relative to one
     client's contribution to the sum (at most ``C``), that is a Gaussian
     mechanism with multiplier ``z_Δ * (C_noise / C) * (num_aggregated / cohort)``:
-    smaller than z_Δ when clients failed or were skipped, and when adaptive
-    clipping lowered the norm between clipping and noising (Flower updates the
-    norm before it adds the noise). Under adaptive clipping the noisy count of
+    smaller than z_Δ when clients failed or were skipped, or when the noise was
+    scaled by a smaller norm than the updates were clipped to (Flower 1.42's
+    adaptive clipping does this; fedsim's wrappers do not). Under adaptive clipping the noisy count of
     clipped updates is a second Gaussian release with sensitivity 1 (Flower
     counts 0/1 bits) and multiplier ``clipped_count_stddev``; the two compose as
     one Gaussian with ``z^-2 = z_upd^-2 + z_count^-2`` (Andrew et al. 2021,

@@ -176,36 +176,24 @@ def privacy_section(result: RunResult) -> str:
     ]
     if s.get("epsilon_max") is not None:
         users = s.get("client_users") or [None] * len(result.clients)
+        columns = {
+            "client": [c.client for c in result.clients],
+            "user": users,
+            "tier": [c.tier for c in result.clients],
+            "ε budget": [c.budget for c in result.clients],
+            "rounds trained": [c.rounds_trained for c in result.clients],
+            "ε spent": [c.epsilon for c in result.clients],
+            "σ": [c.noise_multiplier for c in result.clients],
+            "q": [c.sample_rate for c in result.clients],
+            "stopped at round": [c.stopped_round for c in result.clients],
+        }
+        shown = {
+            k: v for k, v in columns.items() if k not in ("user", "tier") or any(x is not None for x in v)
+        }
         parts += [
             "### Per client",
             "",
-            table(
-                [
-                    "client",
-                    "user",
-                    "tier",
-                    "ε budget",
-                    "rounds trained",
-                    "ε spent",
-                    "σ",
-                    "q",
-                    "stopped at round",
-                ],
-                [
-                    [
-                        c.client,
-                        u,
-                        c.tier,
-                        c.budget,
-                        c.rounds_trained,
-                        c.epsilon,
-                        c.noise_multiplier,
-                        c.sample_rate,
-                        c.stopped_round,
-                    ]
-                    for c, u in zip(result.clients, users, strict=False)
-                ],
-            ),
+            table(list(shown), [list(row) for row in zip(*shown.values(), strict=True)]),
             "",
         ]
         stopped = sorted((c.stopped_round, c.client) for c in result.clients if c.stopped_round is not None)

@@ -160,7 +160,7 @@ class RunRecorder:
         z = release_noise_multiplier(
             update_noise_multiplier=state["update_noise_multiplier"],
             clipping_norm=clip,
-            noise_clipping_norm=state["clipping_norm"],
+            noise_clipping_norm=state["noise_clipping_norm"],
             num_aggregated=aggregated,
             cohort=state["cohort"],
             clipped_count_stddev=state["clipped_count_stddev"],

@@ -306,7 +306,7 @@ def _user_level_accounting(specs) -> UserLevelAccounting | None:
 
     Raises:
         ConfigurationError: if no z reaches the user-level budget, or adaptive
-            clipping's count noise is too small for z (Flower needs z < 2 * clipped-count-stddev).
+            clipping's count noise is too small for z (z < clipped-count-stddev is needed).
     """
     privacy, fed = specs.privacy, specs.federation
     user = privacy.user_level
@@ -321,10 +321,10 @@ def _user_level_accounting(specs) -> UserLevelAccounting | None:
         raise ConfigurationError(f"privacy.user-target-epsilon: {err}") from err
     if user.clipping == "adaptive":
         stddev = user.clipped_count_stddev or cohort_size(fed.num_clients, fed.fraction_train) / 20
-        if z >= 2 * stddev:
+        if z >= stddev:
             raise ConfigurationError(
                 f"privacy: adaptive clipping with a user-level noise multiplier of {z:.3g} needs "
-                f"privacy.clipped-count-stddev above {z / 2:.3g} (now {stddev:.3g}); "
+                f"privacy.clipped-count-stddev above {z:.3g} (now {stddev:.3g}); "
                 "raise it or lower the noise"
             )
     return UserLevelAccounting(

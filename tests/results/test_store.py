@@ -54,8 +54,8 @@ def test_replaces_previous_run_but_not_foreign_folder(tmp_path):
 
 def test_failed_write_leaves_nothing_marked_complete(tmp_path):
     bad = sample_result()
-    bad.summary["not_json"] = float("nan")  # json.dumps(allow_nan=False) fails before any rename
-    with pytest.raises(ValueError):
+    bad.summary["not_json"] = object()  # json.dumps fails before any rename
+    with pytest.raises(TypeError):
         save_run(bad, tmp_path / "run")
     assert not (tmp_path / "run").exists()
     assert list(tmp_path.iterdir()) == []
@@ -120,3 +120,13 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_non_finite_summary_values_are_written_as_null(tmp_path):
+    diverged = sample_result()
+    diverged.summary.update(
+        {"final_loss": float("nan"), "epsilon_max": float("inf"), "tiers": [float("nan")]}
+    )
+    loaded = load_run(save_run(diverged, tmp_path / "run"))
+    assert loaded.summary["final_loss"] is None and loaded.summary["epsilon_max"] is None
+    assert loaded.summary["tiers"] == [None]
