@@ -58,6 +58,17 @@ class Scenario(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _user_level_needs_fedavg(self) -> Scenario:
+        """Flower's DP-FedAvg wrappers noise the strategy's output; FedAvgM's output is not a plain mean."""
+        if self.privacy.mode in ("user", "both") and self.federation.strategy != "fedavg":
+            raise ValueError(
+                f'privacy.mode {self.privacy.mode!r} needs federation.strategy = "fedavg": Flower\'s '
+                "user-level DP wrappers add the noise after the strategy, and FedAvgM's momentum would carry "
+                "earlier rounds' un-noised averages into later models"
+            )
+        return self
+
     def specs(self) -> ScenarioSpecs:
         """Convert to the frozen dataclasses each layer takes."""
         d, f, p, r = self.data, self.federation, self.privacy, self.resources

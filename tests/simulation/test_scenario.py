@@ -142,6 +142,11 @@ BAD = {
         'name = "x"\n[privacy]\nsecure-mode = true\n',
         "privacy.secure-mode = true needs the torchcsprng package",
     ),
+    "user level with fedavgm": (
+        'name = "x"\n[federation]\nstrategy = "fedavgm"\n'
+        '[privacy]\nmode = "user"\nuser-noise-multiplier = 1.0\n',
+        "privacy.mode 'user' needs federation.strategy = \"fedavg\"",
+    ),
     "calibrate fixed noise": (
         'name = "x"\n[privacy]\nnoise-multiplier = 1.0\ncalibrate-for = "expected-rounds"\n',
         "'calibrate-for' calibrates the noise; it does not apply with a fixed 'noise-multiplier'",
