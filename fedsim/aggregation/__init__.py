@@ -5,7 +5,15 @@ from fedsim.aggregation.strategies import (
     ClientReply,
     available_strategies,
     create_strategy,
+    is_aggregated,
     is_skipped,
 )
 
-__all__ = ["WEIGHT_KEY", "ClientReply", "available_strategies", "create_strategy", "is_skipped"]
+__all__ = [
+    "WEIGHT_KEY",
+    "ClientReply",
+    "available_strategies",
+    "create_strategy",
+    "is_aggregated",
+    "is_skipped",
+]

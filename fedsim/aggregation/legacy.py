@@ -26,7 +26,13 @@ from flwr.app import Array, ArrayRecord, MetricRecord
 from flwr.common import Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server.strategy import FedAvg, FedAvgM
 
-from fedsim.aggregation.strategies import ClientReply, ReplyCallback, RoundConfigCallback
+from fedsim.aggregation.strategies import (
+    ClientReply,
+    ReleaseCallback,
+    ReplyCallback,
+    RoundConfigCallback,
+    is_aggregated,
+)
 
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord]
 """Central evaluation: ``(server_round, global arrays) -> metrics`` (round 0: the initial model)."""
@@ -83,6 +89,7 @@ def _with_legacy_hooks(base: type) -> type:
             on_train_replies: ReplyCallback,
             evaluate_fn: EvaluateFn,
             configure_round: RoundConfigCallback,
+            on_release: ReleaseCallback | None = None,
             **kwargs,
         ) -> None:
             initial = initial_arrays.to_numpy_ndarrays()
@@ -101,18 +108,21 @@ def _with_legacy_hooks(base: type) -> type:
             )
             self._on_train_replies = on_train_replies
             self._evaluate_fn = evaluate_fn
+            self._on_release = on_release
 
         def aggregate_fit(self, server_round: int, results: list, failures: list):
             replies = [
                 ClientReply(server_round, int(r.metrics["partition-id"]), dict(r.metrics)) for _, r in results
             ]
             self._on_train_replies(replies, [_failure_reason(f) for f in failures])
-            trained = [(proxy, res) for proxy, res in results if res.num_examples > 0]
+            trained = [(proxy, res) for proxy, res in results if is_aggregated(res.metrics)]
             if not trained:  # every reply has weight 0 (skipped clients): the global model stays
                 return None, {}
             parameters, metrics = super().aggregate_fit(server_round, trained, failures)
             if parameters is None:
                 return None, metrics
+            if self._on_release is not None:  # a DP wrapper around this strategy noises what it returns
+                self._on_release(server_round, len(trained))
             arrays = parameters_to_ndarrays(parameters)  # back to the model's dtypes (float64 after SecAgg+)
             cast = [np.asarray(a, dtype=d) for a, d in zip(arrays, self._dtypes, strict=True)]
             return ndarrays_to_parameters(cast), metrics
@@ -144,6 +154,7 @@ def create_legacy_strategy(
     on_train_replies: ReplyCallback,
     evaluate_fn: EvaluateFn,
     configure_round: RoundConfigCallback | None = None,
+    on_release: ReleaseCallback | None = None,
     **options: float,
 ):
     """Create a legacy Flower strategy that trains ``fraction_train`` of ``num_clients`` per round.
@@ -166,6 +177,8 @@ def create_legacy_strategy(
         evaluate_fn: central evaluation, called for round 0 and after each round.
         configure_round: extra fit-config entries for a round (e.g. blocked
             clients); may raise to end the run.
+        on_release: called with the round and the number of updates averaged
+            whenever an aggregate is returned (user-level accounting).
         **options: strategy-specific arguments, e.g. FedAvgM's
             ``server_learning_rate`` and ``server_momentum``.
 
@@ -179,6 +192,7 @@ def create_legacy_strategy(
         on_train_replies=on_train_replies,
         evaluate_fn=evaluate_fn,
         configure_round=configure_round or (lambda server_round: {}),
+        on_release=on_release,
         fraction_fit=fraction_train,
         fraction_evaluate=0.0,
         min_fit_clients=1,

@@ -84,14 +84,14 @@ _WRAPPERS = {
 }
 
 
-def wrap_user_level(strategy, user, *, noise_multiplier: float, cohort: int):
+def wrap_user_level(strategy, user, *, noise_multiplier: float, num_sampled_clients: int):
     """Wrap ``strategy`` in the DP-FedAvg wrapper ``user`` names.
 
     Args:
         strategy: the Flower strategy doing the (uniform) averaging.
         user: :class:`fedsim.privacy.UserLevelDP` (clipping, clip_on, clipping_norm, ...).
         noise_multiplier: z (> 0), already resolved from the user-level budget.
-        cohort: clients sampled per round (Flower's ``num_sampled_clients``).
+        num_sampled_clients: clients sampled per round (the cohort, ≥ 1).
 
     Returns:
         The wrapping strategy. For ``clip_on="client"`` the ClientApp needs
@@ -103,11 +103,11 @@ def wrap_user_level(strategy, user, *, noise_multiplier: float, cohort: int):
     """
     wrapper = _WRAPPERS[(user.clipping, user.clip_on)]
     if user.clipping == "fixed":
-        return wrapper(strategy, noise_multiplier, user.clipping_norm, cohort)
+        return wrapper(strategy, noise_multiplier, user.clipping_norm, num_sampled_clients)
     return wrapper(
         strategy,
         noise_multiplier,
-        cohort,
+        num_sampled_clients,
         initial_clipping_norm=user.clipping_norm,
         target_clipped_quantile=user.target_clipped_quantile,
         clip_norm_lr=user.clip_norm_lr,
@@ -116,7 +116,11 @@ def wrap_user_level(strategy, user, *, noise_multiplier: float, cohort: int):
 
 
 def client_mods(user) -> list:
-    """The Flower client mods client-side clipping needs (none for server-side)."""
+    """The Flower client mods client-side clipping needs (none for server-side or without user-level DP).
+
+    Args:
+        user: :class:`fedsim.privacy.UserLevelDP`, or None.
+    """
     from flwr.clientapp.mod import adaptiveclipping_mod, fixedclipping_mod
 
     if user is None or user.clip_on == "server":
@@ -125,19 +129,22 @@ def client_mods(user) -> list:
 
 
 def release_state(wrapper) -> dict[str, float | int | None]:
-    """What a DP wrapper noises the aggregate with: the inputs of the round's accounting.
+    """What a DP wrapper noises the aggregate with: the inputs of a round's accounting.
+
+    Args:
+        wrapper: a strategy from :func:`wrap_user_level` (or Flower's legacy
+            client-side fixed clipping wrapper).
 
     Returns:
-        ``update_noise_multiplier`` (z_Δ), ``clipping_norm`` (the norm the next
-        round's updates will be clipped to), ``noise_clipping_norm`` (the norm
-        the last aggregate's noise was scaled by), ``cohort`` and
-        ``clipped_count_stddev`` (None for fixed clipping).
+        ``update_noise_multiplier`` (z_Δ), ``clipping_norm`` (the L2 norm the
+        last released round's updates were clipped to, which its noise is scaled
+        by), ``num_sampled_clients`` and ``clipped_count_stddev`` (None for fixed
+        clipping). Call it right after a release.
     """
     adaptive = isinstance(wrapper, (ServerSideAdaptiveClipping, ClientSideAdaptiveClipping))
     return {
         "update_noise_multiplier": float(wrapper.noise_multiplier),
-        "clipping_norm": float(wrapper.clipping_norm),
-        "noise_clipping_norm": float(getattr(wrapper, "noise_clipping_norm", wrapper.clipping_norm)),
-        "cohort": int(wrapper.num_sampled_clients),
+        "clipping_norm": float(getattr(wrapper, "noise_clipping_norm", wrapper.clipping_norm)),
+        "num_sampled_clients": int(wrapper.num_sampled_clients),
         "clipped_count_stddev": float(wrapper.clipped_count_stddev) if adaptive else None,
     }

@@ -12,8 +12,6 @@ https://arxiv.org/abs/1710.06963, use). ε is composed by Opacus's accountants.
 
 from __future__ import annotations
 
-import math
-
 from fedsim.privacy.budget import UserLevelDP
 from fedsim.privacy.calibrate import calibrate_noise
 
@@ -63,50 +61,40 @@ def resolve_user_noise_multiplier(
 def release_noise_multiplier(
     *,
     update_noise_multiplier: float,
-    clipping_norm: float,
-    noise_clipping_norm: float,
     num_aggregated: int,
-    cohort: int,
+    num_sampled_clients: int,
     clipped_count_stddev: float | None = None,
 ) -> float:
     """The noise multiplier one round's release really had, for the accountant.
 
-    Flower's wrappers add noise of std ``z_Δ * C_noise / cohort`` to the uniform
-    mean of ``num_aggregated`` updates clipped to ``C``. Relative to one
+    Flower's wrappers add noise of std ``z_Δ * C / num_sampled_clients`` to the
+    uniform mean of ``num_aggregated`` updates clipped to ``C``. Relative to one
     client's contribution to the sum (at most ``C``), that is a Gaussian
-    mechanism with multiplier ``z_Δ * (C_noise / C) * (num_aggregated / cohort)``:
-    smaller than z_Δ when clients failed or were skipped, or when the noise was
-    scaled by a smaller norm than the updates were clipped to (Flower 1.42's
-    adaptive clipping does this; fedsim's wrappers do not). Under adaptive clipping the noisy count of
-    clipped updates is a second Gaussian release with sensitivity 1 (Flower
-    counts 0/1 bits) and multiplier ``clipped_count_stddev``; the two compose as
-    one Gaussian with ``z^-2 = z_upd^-2 + z_count^-2`` (Andrew et al. 2021,
+    mechanism with multiplier ``z_Δ * num_aggregated / num_sampled_clients``:
+    smaller than z_Δ when sampled clients failed or were skipped. Under adaptive
+    clipping the noisy count of clipped updates is a second Gaussian release
+    with sensitivity 1 (Flower counts 0/1 bits) and multiplier
+    ``clipped_count_stddev``; the two compose as one Gaussian with
+    ``z^-2 = z_upd^-2 + z_count^-2`` (Andrew et al. 2021,
     https://arxiv.org/abs/1905.03871, Sec. 3.2).
 
     Args:
-        update_noise_multiplier: z_Δ, the multiplier Flower's wrapper noises the
-            average with (after its adaptive-clipping adjustment).
-        clipping_norm: C the updates were clipped to this round (> 0).
-        noise_clipping_norm: the norm the noise was scaled by (> 0).
-        num_aggregated: updates in the average (≥ 0).
-        cohort: the wrapper's ``num_sampled_clients`` (≥ 1).
+        update_noise_multiplier: z_Δ (> 0), the multiplier the wrapper noises the
+            average with (under adaptive clipping, its share of z).
+        num_aggregated: updates in the average (≥ 1).
+        num_sampled_clients: the wrapper's cohort size (≥ ``num_aggregated``).
         clipped_count_stddev: std of the noise on the clipped count (adaptive only).
 
-    Returns:
-        z of the round (``inf`` when nothing was aggregated and no count was released).
+    Raises:
+        ValueError: if ``num_aggregated`` is not in ``[1, num_sampled_clients]``.
 
     Example:
-        >>> release_noise_multiplier(update_noise_multiplier=1.0, clipping_norm=1.0,
-        ...     noise_clipping_norm=1.0, num_aggregated=8, cohort=10)
+        >>> release_noise_multiplier(update_noise_multiplier=1.0, num_aggregated=8, num_sampled_clients=10)
         0.8
     """
-    if num_aggregated > 0:
-        z_update = update_noise_multiplier * (noise_clipping_norm / clipping_norm) * (num_aggregated / cohort)
-        inverse_sq = z_update**-2 if z_update > 0 else math.inf
-    else:
-        inverse_sq = 0.0
+    if not 1 <= num_aggregated <= num_sampled_clients:
+        raise ValueError(f"num_aggregated must be in [1, {num_sampled_clients}], got {num_aggregated}")
+    inverse_sq = (update_noise_multiplier * num_aggregated / num_sampled_clients) ** -2
     if clipped_count_stddev is not None:
-        inverse_sq += clipped_count_stddev**-2 if clipped_count_stddev > 0 else math.inf
-    if inverse_sq == math.inf:
-        return 0.0
-    return math.inf if inverse_sq == 0 else inverse_sq**-0.5
+        inverse_sq += clipped_count_stddev**-2
+    return inverse_sq**-0.5

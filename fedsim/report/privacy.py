@@ -12,14 +12,16 @@ _GUARANTEES = {
         "**Sample-level DP** (DP-SGD with Opacus on every client). Unit of privacy: *one training "
         "example*. Neighbouring relation: a client's data set with one example added or removed. "
         "Each client's ε bounds what the sequence of models it sent reveals about any one of its "
-        "examples. It does not bound what they reveal about the client's data as a whole."
+        "examples. It does not bound what they reveal about the client's data as a whole. The training "
+        "loss and example count each client reports go to the server unprotected, outside the guarantee."
     ),
     "user": (
         "**User-level DP** (DP-FedAvg with Flower's clipping and noise on the aggregate). Unit of "
         "privacy: *one client's whole data set*. Neighbouring relation: the federation with one client "
         "added or removed. ε bounds what the sequence of global models reveals about whether any one "
         "client took part. The server sees each client's update unless it is clipped on the client and "
-        "aggregated securely: the guarantee covers the released global models, not the server's view."
+        "aggregated securely: the guarantee covers the released global models, not the server's view, "
+        "nor the training loss and example count each client reports (unprotected, as in Flower's wrappers)."
     ),
 }
 
@@ -53,8 +55,9 @@ def _settings(s: dict) -> list[str]:
         lines.append(
             f"User level: {s['clipping']} clipping on the {s['clip_on']}, noise multiplier "
             f"{fmt(s['user_noise_multiplier'])}, client sampling rate q = {fmt(s['client_sample_rate'])} "
-            "(the cohort's share of all clients, taken as Poisson sampling). Each round is accounted with "
-            "the noise it really had (fewer aggregated clients or a lowered adaptive norm mean less)."
+            "(the cohort's share of all clients). The accountant treats the cohort as Poisson-sampled at "
+            "rate q, the usual approximation: Flower samples a fixed-size cohort. Each round is accounted "
+            "with the noise it really had (a round that averaged fewer clients had less)."
         )
     lines.append(
         "Secure aggregation (SecAgg+): "
@@ -90,7 +93,12 @@ def _tiers(result: RunResult) -> str:
             groups[client.tier].append(client)
     if not groups:
         return ""
-    mass = sum(c.examples * c.rounds_trained for c in result.clients) or 1
+    uniform = result.summary.get("privacy_mode") in ("user", "both")  # each update weighs 1
+
+    def weight(c) -> float:
+        return c.rounds_trained if uniform else c.examples * c.rounds_trained
+
+    mass = sum(weight(c) for c in result.clients) or 1
     rows = []
     for name, members in groups.items():
         eps = [c.epsilon for c in members if c.epsilon is not None]
@@ -102,7 +110,7 @@ def _tiers(result: RunResult) -> str:
                 sum(c.rounds_trained for c in members),
                 sum(eps) / len(eps) if eps else None,
                 max(eps, default=None),
-                f"{100 * sum(c.examples * c.rounds_trained for c in members) / mass:.1f} %",
+                f"{100 * sum(weight(c) for c in members) / mass:.1f} %",
                 sum(1 for c in members if c.stopped_round is not None),
             ]
         )
@@ -119,8 +127,9 @@ def _tiers(result: RunResult) -> str:
     return (
         "### Budget tiers\n\n"
         + table(header, rows)
-        + "\n\nShare of the aggregate: the tier's examples × rounds trained over everyone's, i.e. its share "
-        "of the FedAvg weight over the run (its contribution to the global model).\n"
+        + "\n\nShare of the aggregate: the tier's share of the FedAvg weight summed over the run "
+        "(examples × rounds trained; rounds trained under user-level DP, where each update weighs 1), "
+        "i.e. its contribution to the global model.\n"
     )
 
 
@@ -206,7 +215,7 @@ def privacy_section(result: RunResult) -> str:
                     for r, c in stopped
                 )
                 if stopped
-                else "No client's budget ran out: every sampled client trained."
+                else "No client's budget ran out."
             ),
             "",
         ]

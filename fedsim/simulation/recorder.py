@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from flwr.app import ArrayRecord, MetricRecord
 
-from fedsim.aggregation import WEIGHT_KEY, ClientReply, is_skipped
+from fedsim.aggregation import ClientReply, is_skipped
 from fedsim.aggregation.user_dp import release_state
 from fedsim.client import evaluate
 from fedsim.data import ArrayDataset
@@ -36,7 +36,9 @@ class UserLevelAccounting:
         sample_rate: client sampling rate q (cohort / clients).
         noise_multiplier: the nominal z the wrapper was built with.
         target_epsilon: user-level budget, or None; the run stops before a
-            round whose nominal release would exceed it.
+            round whose release, averaging the whole cohort, would exceed it.
+        wrapper: the ServerApp's DP-FedAvg wrapper (set by
+            :meth:`RunRecorder.attach_user_dp`); its settings are read after each release.
     """
 
     ledger: ReleaseLedger
@@ -44,7 +46,6 @@ class UserLevelAccounting:
     noise_multiplier: float
     target_epsilon: float | None = None
     wrapper: object | None = None
-    _clip_norm: float | None = None
 
 
 @dataclass
@@ -80,6 +81,7 @@ class RunRecorder:
     _pending: list[ClientReply] = field(default_factory=list)
     _pending_errors: list[str] = field(default_factory=list)
     _rounds_trained: dict[int, int] = field(default_factory=dict)
+    _release: tuple[float | None, float | None] = (None, None)
     _last_time: float = field(default_factory=time.perf_counter)
 
     def attach_user_dp(self, wrapper) -> None:
@@ -94,8 +96,9 @@ class RunRecorder:
            blocked (they stay blocked); if fewer than ``min_clients`` remain, the
            run stops (``when_too_few = "stop"``, or nobody is left);
         2. under user-level DP with a budget, the run stops before a round whose
-           release would exceed it;
-        3. the user-level clipping norm the round's updates will be clipped to is noted.
+           release would exceed it (assuming the whole cohort is averaged; a
+           round that averages fewer updates has less noise, which the ledger
+           records, so the last round can end slightly above the budget).
 
         Returns:
             ``{"blocked-clients": [...]}`` for the train config.
@@ -122,8 +125,6 @@ class RunRecorder:
                     f"privacy.user-target-epsilon = {target:g}"
                 )
                 raise RunStopped(self.stop_reason)
-            if self.user.wrapper is not None:
-                self.user._clip_norm = release_state(self.user.wrapper)["clipping_norm"]
         return {BLOCKED_CLIENTS_KEY: blocked}
 
     def on_train_replies(self, replies: list[ClientReply], errors: list[str]) -> None:
@@ -151,23 +152,23 @@ class RunRecorder:
                     self.guard.check(pid, event)
                 self.ledger.record(pid, server_round=reply.server_round, event=event)
 
-    def _account_user_release(self, server_round: int, aggregated: int) -> tuple[float | None, float | None]:
-        """Record this round's user-level release with the noise it really had; returns (z, C)."""
+    def on_release(self, server_round: int, num_aggregated: int) -> None:
+        """Account one released global model at the user level (the strategy's hook).
+
+        The release's noise multiplier is the one really applied: see
+        :func:`fedsim.privacy.release_noise_multiplier`.
+        """
         if self.user is None or self.user.wrapper is None:
-            return None, None
+            return
         state = release_state(self.user.wrapper)
-        clip = self.user._clip_norm if self.user._clip_norm is not None else state["clipping_norm"]
         z = release_noise_multiplier(
             update_noise_multiplier=state["update_noise_multiplier"],
-            clipping_norm=clip,
-            noise_clipping_norm=state["noise_clipping_norm"],
-            num_aggregated=aggregated,
-            cohort=state["cohort"],
+            num_aggregated=num_aggregated,
+            num_sampled_clients=state["num_sampled_clients"],
             clipped_count_stddev=state["clipped_count_stddev"],
         )
-        if math.isfinite(z):
-            self.user.ledger.record(server_round, PrivacyEvent(z, self.user.sample_rate, 1))
-        return z, clip
+        self.user.ledger.record(server_round, PrivacyEvent(z, self.user.sample_rate, 1))
+        self._release = (z, state["clipping_norm"])
 
     def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """Evaluate the global model and close the round (Flower's ``evaluate_fn``)."""
@@ -182,9 +183,7 @@ class RunRecorder:
             sigma = math.fsum(sigmas) / len(sigmas) if sigmas else None
         user_z = clip = user_eps = None
         if self.user is not None:
-            if server_round > 0:
-                aggregated = sum(1 for r in replies if float(r.metrics.get(WEIGHT_KEY, 1)) > 0)
-                user_z, clip = self._account_user_release(server_round, aggregated)
+            user_z, clip = self._release if server_round > 0 else (None, None)
             user_eps = self.user.ledger.epsilon()
         weight = sum(int(r.metrics["num-examples"]) for r in trained)
         losses = [float(r.metrics["train-loss"]) * int(r.metrics["num-examples"]) for r in trained]
@@ -208,7 +207,7 @@ class RunRecorder:
             user_epsilon=user_eps,
         )
         self._last_time = now
-        self._pending, self._pending_errors = [], []
+        self._pending, self._pending_errors, self._release = [], [], (None, None)
         self.rounds.append(record)
         self.on_round(record)
         return MetricRecord({"accuracy": metrics.accuracy, "loss": metrics.loss})

@@ -331,7 +331,7 @@ def _user_level_accounting(specs) -> UserLevelAccounting | None:
         ledger=ReleaseLedger(delta=privacy.target_delta, accountant=privacy.accountant),
         sample_rate=q,
         noise_multiplier=z,
-        target_epsilon=user.target_epsilon if user.noise_multiplier is not None else None,
+        target_epsilon=user.target_epsilon,
     )
 
 

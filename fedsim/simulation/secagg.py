@@ -43,6 +43,7 @@ from fedsim.aggregation.legacy import (
     create_legacy_strategy,
     decode_fit_config,
 )
+from fedsim.privacy import cohort_size
 from fedsim.simulation.client_app import aggregation_weight, client_partitions, client_round
 from fedsim.simulation.recorder import RunStopped
 
@@ -204,7 +205,7 @@ def run_secagg(
     """
     fed = specs.federation
     settings = secagg or SecAggSettings()
-    cohort = max(int(fed.num_clients * fed.fraction_train), 1)  # 1
+    cohort = cohort_size(fed.num_clients, fed.fraction_train)  # 1
     if cohort < 2:
         raise ValueError(f"SecAgg+ needs at least 2 clients per round; this federation samples {cohort}")
     if user_dp is None and getattr(specs.privacy, "is_user_level", False):
@@ -230,6 +231,7 @@ def run_secagg(
         on_train_replies=on_train_replies,
         configure_round=recorder.configure_round,
         evaluate_fn=recorder.evaluate,
+        on_release=getattr(recorder, "on_release", None),
         **options,
     )
     if user_dp is not None:  # 2

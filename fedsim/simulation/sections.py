@@ -205,7 +205,7 @@ class PrivacySection(_Section):
     target_delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
     # sample-level DP-SGD (Opacus)
     target_epsilon: PositiveFloat | None = None
-    noise_multiplier: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None
+    noise_multiplier: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
     max_grad_norm: PositiveFloat = 1.0
     grad_sample_mode: Literal["ghost", "hooks", "functorch"] = "ghost"
     secure_mode: bool = False

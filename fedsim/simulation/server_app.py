@@ -41,30 +41,34 @@ def create_server_app(
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
+        fed, user = specs.federation, specs.privacy.user_level
+        wrap = None
+        if user is not None:
+
+            def wrap(strategy):
+                wrapper = wrap_user_level(
+                    strategy,
+                    user,
+                    noise_multiplier=user_noise_multiplier,
+                    num_sampled_clients=cohort_size(fed.num_clients, fed.fraction_train),
+                )
+                recorder.attach_user_dp(wrapper)
+                return wrapper
+
         strategy = create_strategy(
-            specs.federation.strategy,
-            num_clients=specs.federation.num_clients,
-            fraction_train=specs.federation.fraction_train,
+            fed.strategy,
+            num_clients=fed.num_clients,
+            fraction_train=fed.fraction_train,
             on_train_replies=recorder.on_train_replies,
             configure_round=recorder.configure_round,
+            wrap=wrap,
+            on_release=recorder.on_release,
             **(
-                {
-                    "server_learning_rate": specs.federation.server_learning_rate,
-                    "server_momentum": specs.federation.server_momentum,
-                }
-                if specs.federation.strategy == "fedavgm"
+                {"server_learning_rate": fed.server_learning_rate, "server_momentum": fed.server_momentum}
+                if fed.strategy == "fedavgm"
                 else {}
             ),
         )
-        user = specs.privacy.user_level
-        if user is not None:
-            strategy = wrap_user_level(
-                strategy,
-                user,
-                noise_multiplier=user_noise_multiplier,
-                cohort=cohort_size(specs.federation.num_clients, specs.federation.fraction_train),
-            )
-            recorder.attach_user_dp(strategy)
         try:
             strategy.start(
                 grid=grid,

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Error, Message, MessageType, MetricRecord, RecordDict
 
 from fedsim.aggregation import available_strategies, create_strategy
 
@@ -99,3 +99,36 @@ def test_configure_round_entries_reach_the_clients():
     messages = list(strategy.configure_train(3, ArrayRecord([np.zeros(3)]), ConfigRecord(), grid=_Grid()))
     assert [list(m.content["config"]["blocked-clients"]) for m in messages] == [[1], [1]]
     assert all(m.content["config"]["server-round"] == 3 for m in messages)
+
+
+def test_hooks_sit_outside_a_dp_wrapper_so_failed_and_skipped_replies_do_not_reach_it():
+    from fedsim.aggregation.user_dp import wrap_user_level
+    from fedsim.privacy import UserLevelDP
+
+    # Arrange: user-level DP without noise (z tiny) around FedAvg, 4 sampled clients
+    seen, errors, releases = [], [], []
+    user = UserLevelDP(noise_multiplier=1e-9, clipping_norm=100.0)
+    strategy = create_strategy(
+        "fedavg",
+        num_clients=2,
+        fraction_train=1.0,
+        on_train_replies=lambda r, e: (seen.extend(r), errors.extend(e)),
+        wrap=lambda s: wrap_user_level(s, user, noise_multiplier=1e-9, num_sampled_clients=4),
+        on_release=lambda server_round, n: releases.append((server_round, n)),
+    )
+    strategy.configure_train(1, ArrayRecord([np.zeros(3, dtype=np.float32)]), ConfigRecord(), grid=_Grid())
+    failed = Message(
+        content=RecordDict({"config": ConfigRecord({"server-round": 1})}),
+        dst_node_id=9,
+        message_type=MessageType.TRAIN,
+    )
+    failed = Message(Error(code=0, reason="client crashed"), reply_to=failed)
+    # Act: two trained replies, one skipped (unchanged weights: a zero update), one failure
+    arrays, _ = strategy.aggregate_train(
+        1, [reply(1.0, 1, 0), reply(3.0, 1, 1), reply(0.0, 0, 2, skipped=True), failed]
+    )
+    # Assert: everything reported; only the two trained updates averaged (Flower's wrapper would drop a
+    # round with a failure, and its clipping divides by a zero update's norm); one release of 2 updates
+    assert [r.partition_id for r in seen] == [0, 1, 2] and errors == ["client crashed"]
+    assert np.allclose(arrays.to_numpy_ndarrays()[0], 2.0, atol=1e-6)
+    assert releases == [(1, 2)]

@@ -18,9 +18,9 @@ from fedsim.privacy import UserLevelDP
 @pytest.mark.parametrize("clip_on", ["server", "client"])
 def test_every_variant_wraps_and_reports_its_noise(clipping, clip_on):
     user = UserLevelDP(noise_multiplier=0.5, clipping=clipping, clip_on=clip_on, clipping_norm=0.7)
-    wrapper = wrap_user_level(FedAvg(), user, noise_multiplier=0.5, cohort=20)
+    wrapper = wrap_user_level(FedAvg(), user, noise_multiplier=0.5, num_sampled_clients=20)
     state = release_state(wrapper)
-    assert state["clipping_norm"] == 0.7 and state["cohort"] == 20
+    assert state["clipping_norm"] == 0.7 and state["num_sampled_clients"] == 20
     if clipping == "fixed":
         assert state["update_noise_multiplier"] == 0.5 and state["clipped_count_stddev"] is None
     else:  # z split between the update and the clipped count (cohort / 20 = 1.0, sensitivity 1)
@@ -61,7 +61,7 @@ def test_adaptive_noise_uses_the_norm_the_updates_were_clipped_to():
     # Assert: std = z_update * 2.0 / 4 (this round's norm), not the lowered next norm
     assert wrapper.clipping_norm < 2.0 and wrapper.noise_clipping_norm == 2.0
     assert noisy.std() == pytest.approx(wrapper.noise_multiplier * 2.0 / 4, rel=0.01)
-    assert release_state(wrapper)["noise_clipping_norm"] == 2.0
+    assert release_state(wrapper)["clipping_norm"] == 2.0
 
 
 def test_adaptive_needs_more_count_noise_than_z():
