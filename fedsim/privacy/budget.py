@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -57,7 +58,8 @@ class BudgetTier:
             object.__setattr__(self, "name", f"ε={self.target_epsilon:g}")
 
 
-def assign_tiers(num_clients: int, tiers: tuple[BudgetTier, ...], *, seed: int) -> list[int]:
+@lru_cache(maxsize=16)
+def assign_tiers(num_clients: int, tiers: tuple[BudgetTier, ...], *, seed: int) -> tuple[int, ...]:
     """Which tier each client belongs to: a seeded random assignment of exact sizes.
 
     Tier sizes are ``round(share * num_clients)`` (largest-remainder rounding, so
@@ -71,7 +73,7 @@ def assign_tiers(num_clients: int, tiers: tuple[BudgetTier, ...], *, seed: int) 
 
     Returns:
         ``tier[client]``: the tier index of each client, length ``num_clients``;
-        all zeros when ``tiers`` is empty.
+        all zeros when ``tiers`` is empty (cached: computed once per run).
 
     Raises:
         ValueError: if the shares do not add up to 1.
@@ -82,7 +84,7 @@ def assign_tiers(num_clients: int, tiers: tuple[BudgetTier, ...], *, seed: int) 
         3
     """
     if not tiers:
-        return [0] * num_clients
+        return (0,) * num_clients
     shares = np.array([t.share for t in tiers])
     if abs(shares.sum() - 1) > 1e-6:
         raise ValueError(f"tier shares must add up to 1, got {shares.sum():g}")
@@ -96,7 +98,7 @@ def assign_tiers(num_clients: int, tiers: tuple[BudgetTier, ...], *, seed: int) 
     for index, size in enumerate(sizes):
         tier[order[start : start + size]] = index
         start += size
-    return tier.tolist()
+    return tuple(tier.tolist())
 
 
 @dataclass(frozen=True)
@@ -245,6 +247,12 @@ class PrivacyBudget:
     def is_user_level(self) -> bool:
         """Whether the server applies DP-FedAvg (modes ``user`` and ``both``)."""
         return self.mode in ("user", "both")
+
+    def client_budget(self, client: int, num_clients: int, *, seed: int) -> float | None:
+        """The sample-level ε budget of one client (its tier's; None: only σ given)."""
+        if not self.tiers:
+            return self.target_epsilon
+        return self.tiers[assign_tiers(num_clients, self.tiers, seed=seed)[client]].target_epsilon
 
     def client_budgets(self, num_clients: int, *, seed: int) -> list[float | None]:
         """Each client's sample-level ε budget (None: no budget, only σ given)."""

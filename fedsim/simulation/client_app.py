@@ -63,7 +63,7 @@ def client_plan(specs, *, partition_id: int, num_examples: int) -> tuple[Privacy
         client's sample-level ε budget (its tier's), or None without a budget.
     """
     privacy, fed = specs.privacy, specs.federation
-    budget = privacy.client_budgets(fed.num_clients, seed=specs.seed)[partition_id]
+    budget = privacy.client_budget(partition_id, fed.num_clients, seed=specs.seed)
     event = plan_client_round(
         privacy,
         num_examples=num_examples,
