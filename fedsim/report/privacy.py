@@ -26,18 +26,23 @@ _GUARANTEES = {
 }
 
 
-def _mode_text(mode: str) -> str:
+def _mode_text(mode: str, secure_aggregation: bool = False) -> str:
     if mode == "none":
         return (
-            "**No differential privacy.** Clients trained with plain SGD and the server averaged "
-            "their updates as they were, so no ε bound holds for any example or client. Federated "
-            "learning alone keeps raw data on the clients but not what the updates reveal about it."
+            "**No differential privacy.** Clients trained with plain SGD, so no ε bound holds for any "
+            "example or client. Federated learning alone keeps raw data on the clients but not what "
+            "the updates reveal about it"
+            + (
+                "; secure aggregation (SecAgg+) hid each update from the server, not from the global model."
+                if secure_aggregation
+                else "."
+            )
         )
     parts = [_GUARANTEES[level] for level in ("sample", "user") if mode in (level, "both")]
     return "\n\n".join(parts)
 
 
-def _settings(s: dict) -> list[str]:
+def _settings(s: dict, scenario: dict) -> list[str]:
     lines = []
     if s.get("accountant"):
         lines.append(
@@ -47,9 +52,15 @@ def _settings(s: dict) -> list[str]:
     if s.get("max_grad_norm") is not None:
         lines.append(
             f"Sample level: max grad norm {fmt(s['max_grad_norm'])}, Poisson sampling at each client's rate "
-            f"q = 1/ceil(examples/batch), Opacus grad-sample mode `{s.get('grad_sample_mode')}`, noise "
-            f"calibrated for {s.get('calibrate_for')}. A client's ε covers only the rounds it trained "
-            "in; being sampled into a cohort is not counted as amplification."
+            f"q = 1/ceil(examples/batch), Opacus grad-sample mode `{s.get('grad_sample_mode')}`, "
+            + (
+                f"fixed noise multiplier {fmt(scenario['noise-multiplier'])}. "
+                if scenario.get("noise-multiplier") is not None
+                else f"noise calibrated for {s.get('calibrate_for')}. "
+            )
+            + "A client's ε covers only the rounds it trained in; being sampled into a cohort is not "
+            "counted as amplification. Clients whose budget is spent are still drawn into cohorts and "
+            "then skip, so late cohorts can be smaller."
         )
     if s.get("user_noise_multiplier") is not None:
         lines.append(
@@ -73,13 +84,22 @@ def _settings(s: dict) -> list[str]:
 def _headline(s: dict) -> list[str]:
     lines = []
     if s.get("epsilon_max") is not None:
+        budget = "per tier, below" if s.get("tiers") else fmt(s.get("target_epsilon"))
         lines.append(
             f"**Sample-level ε (max over clients): {fmt(s['epsilon_max'])}** "
-            f"(mean {fmt(s['epsilon_mean'])}; budget {fmt(s.get('target_epsilon'))})."
+            f"(mean over clients that trained {fmt(s['epsilon_mean'])}; budget {budget})."
         )
     if s.get("user_epsilon") is not None:
+        target = s.get("user_target_epsilon")
+        over = target is not None and s["user_epsilon"] > target
         lines.append(
-            f"**User-level ε: {fmt(s['user_epsilon'])}** (budget {fmt(s.get('user_target_epsilon'))})."
+            f"**User-level ε: {fmt(s['user_epsilon'])}** (budget {fmt(target)})"
+            + (
+                ": **above the budget**, because rounds averaged fewer clients than the cohort (skipped or "
+                "failed clients), which the budget check, made before each round, could not foresee."
+                if over
+                else "."
+            )
         )
     if s.get("stop_reason"):
         lines.append(f"**The run stopped early** ({s['stop_reason']}).")
@@ -101,7 +121,7 @@ def _tiers(result: RunResult) -> str:
     mass = sum(weight(c) for c in result.clients) or 1
     rows = []
     for name, members in groups.items():
-        eps = [c.epsilon for c in members if c.epsilon is not None]
+        eps = [c.epsilon for c in members if c.epsilon is not None and c.rounds_trained > 0]
         rows.append(
             [
                 name,
@@ -119,7 +139,7 @@ def _tiers(result: RunResult) -> str:
         "clients",
         "ε budget",
         "rounds trained (sum)",
-        "ε mean",
+        "ε mean (clients that trained)",
         "ε max",
         "share of the aggregate",
         "clients stopped",
@@ -145,10 +165,12 @@ def privacy_section(result: RunResult) -> str:
     """
     s = result.summary
     mode = s.get("privacy_mode", "none")
-    parts = [_mode_text(mode), ""]
+    parts = [_mode_text(mode, bool(s.get("secure_aggregation"))), ""]
     if mode == "none":
         return "\n".join(parts)
-    parts += [*(f"- {line}" for line in _settings(s)), "", *_headline(s), ""]
+    privacy_keys = result.scenario.get("privacy", {})
+    parts += [*(f"- {line}" for line in _settings(s, privacy_keys)), ""]
+    parts += [line for item in _headline(s) for line in (item, "")]
     per_round = [
         [
             r.round,
@@ -211,7 +233,7 @@ def privacy_section(result: RunResult) -> str:
             "",
             (
                 "\n".join(
-                    f"- round {r}: client {c} stopped (its next round would have exceeded its budget)"
+                    f"- before round {r}: client {c} stopped (its next round would have exceeded its budget)"
                     for r, c in stopped
                 )
                 if stopped

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -56,6 +56,30 @@ class Scenario(_Section):
                 f"model.name: {self.model.name!r} cannot read {kind} data ({self.data.dataset!r}); "
                 f"use one of {readers}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _privacy_fits_federation(self) -> Scenario:
+        """``min-clients`` and every budget tier must fit in the federation."""
+        p, n = self.privacy, self.federation.num_clients
+        problems = []
+        if p.mode in ("sample", "both") and p.min_clients > n:
+            problems.append(
+                f"privacy.min-clients = {p.min_clients} is more than federation.num-clients = {n}"
+            )
+        if p.tiers and p.mode in ("sample", "both"):
+            from fedsim.privacy import BudgetTier, assign_tiers
+
+            tiers = tuple(BudgetTier(t.share, t.target_epsilon) for t in p.tiers)
+            counts = [assign_tiers(n, tiers, seed=self.seed).count(i) for i in range(len(tiers))]
+            problems += [
+                f"privacy.tiers.{i}: share {t.share:g} of {n} clients is no client; raise its share or "
+                "federation.num-clients"
+                for i, (t, c) in enumerate(zip(p.tiers, counts, strict=True))
+                if c == 0
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -154,8 +178,14 @@ class Scenario(_Section):
         )
 
     def to_toml_dict(self) -> dict[str, Any]:
-        """The fully resolved scenario (defaults filled in) with kebab-case keys."""
-        return self.model_dump(by_alias=True, exclude_none=True)
+        """The fully resolved scenario (defaults filled in) with kebab-case keys.
+
+        Keys the privacy mode does not use are left out, so the result is itself
+        a valid scenario (a run's ``scenario.toml`` can be run again).
+        """
+        raw = self.model_dump(by_alias=True, exclude_none=True)
+        raw["privacy"] = self.privacy.applicable(raw["privacy"])
+        return raw
 
 
 @dataclass(frozen=True)
@@ -213,6 +243,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return out
 
 
+def _table_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds: itself, or the one inside ``list[...]`` / ``... | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _table_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     """One line for one pydantic error: the dotted key, what is wrong, what is allowed."""
     loc = [str(part) for part in error["loc"]]
@@ -226,10 +267,10 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
                 if section
                 else None
             )
+            if part.isdigit() and section is not None:  # an item of a list of tables
+                continue
             annotation = field.annotation if field else None
-            section = (
-                annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
-            )
+            section = _table_model(annotation)
         allowed = sorted(_kebab(n) for n in section.model_fields) if section else []
         return f"{key}: unknown key; allowed keys here: {', '.join(allowed)}"
     if kind == "missing":

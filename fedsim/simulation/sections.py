@@ -225,6 +225,21 @@ class PrivacySection(_Section):
     # secure aggregation (Flower SecAgg+)
     secure_aggregation: bool = False
 
+    def applicable(self, dumped: dict[str, Any]) -> dict[str, Any]:
+        """``dumped`` (this section with kebab-case keys) without the keys its mode does not use."""
+        sample = self.mode in ("sample", "both")
+        user = self.mode in ("user", "both")
+        unused = set()
+        if not sample:
+            unused |= {*_SAMPLE_KEYS, "max-grad-norm"}
+        if not user:
+            unused |= {*_USER_KEYS, *_ADAPTIVE_KEYS}
+        elif self.clipping == "fixed":
+            unused |= set(_ADAPTIVE_KEYS)
+        if self.noise_multiplier is not None:
+            unused.add("calibrate-for")
+        return {k: v for k, v in dumped.items() if k not in unused}
+
     @model_validator(mode="before")
     @classmethod
     def _default_epsilon(cls, data: Any) -> Any:
@@ -265,6 +280,9 @@ class PrivacySection(_Section):
             problems.append(
                 "give either 'target-epsilon' (one budget) or 'tiers' (budgets per tier), not both"
             )
+        names = [t.name for t in self.tiers or () if t.name]
+        if len(names) != len(set(names)):
+            problems.append(f"tiers: names must differ, got {names}")
         if self.tiers and abs(sum(t.share for t in self.tiers) - 1) > 1e-6:
             shares = " + ".join(f"{t.share:g}" for t in self.tiers)
             problems.append(

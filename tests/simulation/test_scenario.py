@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fedsim.simulation.scenario import ScenarioError, load_scenario
+from fedsim.simulation.scenario import ScenarioError, load_scenario, validate_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -302,3 +302,50 @@ def test_schema_offers_every_registered_dataset_partitioner_and_model():
     assert set(get_args(DatasetName)) == set(available_datasets())
     assert set(get_args(PartitionerName)) == set(available_partitioners())
     assert set(get_args(ModelSection.model_fields["name"].annotation)) == set(available_models())
+
+
+@pytest.mark.parametrize(
+    "privacy",
+    [
+        {"mode": "none"},
+        {"mode": "sample", "noise-multiplier": 1.0},
+        {"mode": "user", "user-noise-multiplier": 1.0},
+        {"mode": "both", "user-target-epsilon": 3.0, "clipping": "adaptive", "clipped-count-stddev": 5.0},
+        {"tiers": [{"share": 0.5, "target-epsilon": 1.0}, {"share": 0.5, "target-epsilon": 8.0}]},
+    ],
+)
+def test_a_resolved_scenario_is_itself_valid(privacy):
+    # A run writes scenario.to_toml_dict() as its scenario.toml; running that file again must work.
+    scenario = validate_scenario({"name": "x", "privacy": privacy}, source="s.toml")
+    again = validate_scenario(scenario.to_toml_dict(), source="scenario.toml")
+    assert again.to_toml_dict() == scenario.to_toml_dict()
+    assert again.specs().privacy == scenario.specs().privacy
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "[federation]\nnum-clients = 3\n[privacy]\nmin-clients = 10\n",
+            "privacy.min-clients = 10 is more than",
+        ),
+        (
+            "[privacy]\n[[privacy.tiers]]\nshare = 0.04\ntarget-epsilon = 1.0\n"
+            "[[privacy.tiers]]\nshare = 0.96\ntarget-epsilon = 8.0\n",
+            "privacy.tiers.0: share 0.04 of 10 clients is no client",
+        ),
+        (
+            '[[privacy.tiers]]\nname = "a"\nshare = 0.5\ntarget-epsilon = 1.0\n'
+            '[[privacy.tiers]]\nname = "a"\nshare = 0.5\ntarget-epsilon = 8.0\n',
+            "tiers: names must differ",
+        ),
+        (
+            "[[privacy.tiers]]\nshare = 1.0\ntarget-epsilon = 1.0\nbogus = 1\n",
+            "privacy.tiers.0.bogus: unknown key; allowed keys here: name, share, target-epsilon",
+        ),
+    ],
+)
+def test_privacy_rules_across_sections(tmp_path, text, expected):
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(write(tmp_path, 'name = "x"\n' + text))
+    assert expected in str(err.value)
