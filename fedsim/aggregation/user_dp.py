@@ -115,6 +115,35 @@ def wrap_user_level(strategy, user, *, noise_multiplier: float, num_sampled_clie
     )
 
 
+def zero_safe(mod):
+    """A Flower clipping mod that lets a zero update through unchanged.
+
+    Flower's clipping mods divide the clipping norm by the update's norm, so a
+    client whose model did not change (one skipped because its budget is spent)
+    fails with ``ZeroDivisionError``; a zero update needs no clipping.
+
+    Args:
+        mod: ``fixedclipping_mod`` or ``adaptiveclipping_mod`` (legacy or Message API).
+    """
+
+    def guarded(msg, context, call_next):
+        replies = []
+
+        def call_and_keep(inner_msg, inner_context):
+            replies.append(call_next(inner_msg, inner_context))
+            return replies[-1]
+
+        try:
+            return mod(msg, context, call_and_keep)
+        except ZeroDivisionError:
+            if not replies:  # raised by the client itself, not by the clipping
+                raise
+            return replies[-1]
+
+    guarded.__name__ = f"zero_safe_{mod.__name__}"
+    return guarded
+
+
 def client_mods(user) -> list:
     """The Flower client mods client-side clipping needs (none for server-side or without user-level DP).
 
@@ -125,7 +154,7 @@ def client_mods(user) -> list:
 
     if user is None or user.clip_on == "server":
         return []
-    return [fixedclipping_mod if user.clipping == "fixed" else adaptiveclipping_mod]
+    return [zero_safe(fixedclipping_mod if user.clipping == "fixed" else adaptiveclipping_mod)]
 
 
 def release_state(wrapper) -> dict[str, float | int | None]:

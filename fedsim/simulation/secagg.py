@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, Context, Message
+from flwr.app import ArrayRecord, Context
 from flwr.client import NumPyClient
 from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 from flwr.clientapp import ClientApp
@@ -43,6 +43,7 @@ from fedsim.aggregation.legacy import (
     create_legacy_strategy,
     decode_fit_config,
 )
+from fedsim.aggregation.user_dp import zero_safe
 from fedsim.privacy import cohort_size
 from fedsim.simulation.client_app import aggregation_weight, client_partitions, client_round
 from fedsim.simulation.recorder import RunStopped
@@ -307,27 +308,6 @@ class _SecAggClient(NumPyClient):
         return [new_state[k].numpy() for k in keys], int(metrics["weight"]), metrics
 
 
-def zero_safe_fixedclipping_mod(msg: Message, context: Context, call_next) -> Message:
-    """Flower's ``fixedclipping_mod``, letting a zero update through unchanged.
-
-    Flower's mod divides the clipping norm by the update's norm, so a client whose
-    model did not change (a skipped client) fails with ``ZeroDivisionError``; a
-    zero update needs no clipping.
-    """
-    replies: list[Message] = []
-
-    def call_and_keep(inner_msg: Message, inner_context: Context) -> Message:
-        replies.append(call_next(inner_msg, inner_context))
-        return replies[-1]
-
-    try:
-        return fixedclipping_mod(msg, context, call_and_keep)
-    except ZeroDivisionError:
-        if not replies:  # raised by the client itself, not by the clipping
-            raise
-        return replies[-1]
-
-
 def create_secagg_client_app(specs, *, user_dp: tuple[float, float] | None = None) -> ClientApp:
     """Build the legacy ClientApp for SecAgg+ runs.
 
@@ -335,7 +315,7 @@ def create_secagg_client_app(specs, *, user_dp: tuple[float, float] | None = Non
     vectors" stage and replies with its ``weight`` as ``FitRes.num_examples`` and
     its metrics as ``FitRes.metrics``; ``secaggplus_mod`` quantises and masks the
     weighted arrays. With ``user_dp`` the mods are ``[secaggplus_mod,
-    zero_safe_fixedclipping_mod]``: SecAgg+ outermost (only its collect stage
+    zero_safe(fixedclipping_mod)]``: SecAgg+ outermost (only its collect stage
     carries a model, and it must mask the clipped update), clipping innermost.
 
     Args:
@@ -350,5 +330,5 @@ def create_secagg_client_app(specs, *, user_dp: tuple[float, float] | None = Non
             partition_id=int(context.node_config["partition-id"]),
         ).to_client()
 
-    mods = [secaggplus_mod] if user_dp is None else [secaggplus_mod, zero_safe_fixedclipping_mod]
+    mods = [secaggplus_mod] if user_dp is None else [secaggplus_mod, zero_safe(fixedclipping_mod)]
     return ClientApp(client_fn=client_fn, mods=mods)

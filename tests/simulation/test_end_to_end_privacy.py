@@ -122,23 +122,26 @@ def test_both_levels_with_client_side_adaptive_clipping(tmp_path):
 
 
 @pytest.mark.slow
-def test_skipped_clients_under_both_levels_leave_the_average_and_lower_the_release_noise(tmp_path):
-    # Arrange: client budgets of 10 pay for one DP-SGD round (9.09), so from round 2 every client is
-    # skipped; user-level DP on the server with server-side fixed clipping
+@pytest.mark.parametrize("clip_on", ["server", "client"])
+def test_skipped_clients_under_both_levels_leave_the_average_and_lower_the_release_noise(tmp_path, clip_on):
+    # Arrange: tiers of budget 10 (one DP-SGD round: 9.09) and 20 (all three); user-level DP on top.
+    # A skipped client's unchanged model is a zero update, which Flower's clipping cannot divide by.
     out, summary, _ = run(
         tmp_path,
         privacy=(
-            'mode = "both"\nnoise-multiplier = 1.0\ntarget-epsilon = 10.0\nwhen-too-few = "continue"\n'
-            "min-clients = 3\nuser-noise-multiplier = 2.0\nclipping-norm = 1.0\n"
+            f'mode = "both"\nnoise-multiplier = 1.0\nwhen-too-few = "continue"\nclip-on = "{clip_on}"\n'
+            "user-noise-multiplier = 2.0\nclipping-norm = 1.0\n"
+            '[[privacy.tiers]]\nname = "strict"\nshare = 0.3333333333\ntarget-epsilon = 10.0\n'
+            '[[privacy.tiers]]\nname = "loose"\nshare = 0.6666666667\ntarget-epsilon = 20.0\n'
         ),
     )
-    # Assert: round 1 trains and releases; then nobody can train, so the run ends (nobody is left)
-    assert (
-        summary["rounds_completed"] == 1
-        and "0 client(s) had sample-level budget left" in summary["stop_reason"]
-    )
-    rounds = read_csv(out / "rounds.csv")
-    assert [float(r["user_noise_multiplier"]) for r in rounds[1:]] == [2.0]
-    assert summary["user_epsilon"] == pytest.approx(
-        compute_epsilon(((2.0, 1.0, 1),), delta=1e-5, accountant="rdp")
-    )
+    # Assert: from round 2 the strict client skips (not a failure); 2 of the 3 sampled updates are
+    # averaged, with noise still scaled for 3, so those releases have z = 2.0 * 2/3
+    assert summary["rounds_completed"] == 3 and summary["stop_reason"] is None
+    rounds = read_csv(out / "rounds.csv")[1:]
+    assert [int(r["clients_skipped"]) for r in rounds] == [0, 1, 1]
+    assert [int(r["clients_failed"]) for r in rounds] == [0, 0, 0]
+    zs = [float(r["user_noise_multiplier"]) for r in rounds]
+    assert zs == pytest.approx([2.0, 4 / 3, 4 / 3])
+    history = tuple((z, 1.0, 1) for z in (2.0, 4 / 3, 4 / 3))
+    assert summary["user_epsilon"] == pytest.approx(compute_epsilon(history, delta=1e-5, accountant="rdp"))
