@@ -16,7 +16,6 @@ from fedsim.privacy.calibrate import (
     compute_epsilon,
     plan_client_round,
     poisson_sample_rate,
-    resolve_noise_multiplier,
     steps_per_epoch,
 )
 from fedsim.privacy.engine import (
@@ -59,7 +58,6 @@ __all__ = [
     "plan_client_round",
     "poisson_sample_rate",
     "release_noise_multiplier",
-    "resolve_noise_multiplier",
     "resolve_user_noise_multiplier",
     "steps_per_epoch",
 ]

@@ -161,7 +161,7 @@ class PrivacyBudget:
 
     Sample-level (``mode`` ``sample`` or ``both``): either ``target_epsilon`` is
     given and each client's noise multiplier is calibrated to it
-    (:func:`fedsim.privacy.resolve_noise_multiplier`), or ``noise_multiplier``
+    (:func:`fedsim.privacy.plan_client_round`), or ``noise_multiplier``
     is fixed. Every client's ε is composed by the ledger over the rounds it
     joined; a client whose next round would exceed its budget (its tier's
     ``target_epsilon``, else ``target_epsilon``) does not train.

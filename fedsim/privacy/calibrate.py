@@ -107,51 +107,6 @@ def calibration_rounds(budget: PrivacyBudget, *, rounds: int, fraction_train: fl
     return max(1, math.ceil(rounds * fraction_train - 1e-9))
 
 
-def resolve_noise_multiplier(
-    budget: PrivacyBudget,
-    *,
-    num_examples: int,
-    batch_size: int,
-    steps_per_round: Callable[[int], int],
-    rounds: int,
-    target_epsilon: float | None = None,
-) -> float:
-    """The DP-SGD noise multiplier one client trains with.
-
-    With ``budget.noise_multiplier`` set, that value. Otherwise σ is calibrated so
-    that a client which trains in ``rounds`` rounds (``rounds *
-    steps_per_round(steps_per_epoch(q))`` Poisson-sampled steps at its own
-    sample rate q) spends at most its budget.
-
-    Args:
-        budget: the run's privacy settings (sample-level mode).
-        num_examples: the client's training set size.
-        batch_size: expected batch size.
-        steps_per_round: maps steps per epoch to steps per round (e.g.
-            :meth:`fedsim.client.TrainSpec.steps_per_round`).
-        rounds: rounds to calibrate for (see :func:`calibration_rounds`).
-        target_epsilon: the client's own budget (its tier's); default
-            ``budget.target_epsilon``.
-
-    Raises:
-        ValueError: if there is neither a noise multiplier nor a budget, or no σ
-            reaches the budget.
-    """
-    if budget.noise_multiplier is not None:
-        return budget.noise_multiplier
-    epsilon = target_epsilon if target_epsilon is not None else budget.target_epsilon
-    if epsilon is None:
-        raise ValueError("the budget has neither noise_multiplier nor target_epsilon")
-    q = poisson_sample_rate(num_examples, batch_size)
-    return calibrate_noise(
-        target_epsilon=epsilon,
-        target_delta=budget.target_delta,
-        sample_rate=q,
-        steps=steps_per_round(steps_per_epoch(q)) * rounds,
-        accountant=budget.accountant,
-    )
-
-
 def plan_client_round(
     budget: PrivacyBudget,
     *,
@@ -163,6 +118,11 @@ def plan_client_round(
 ) -> PrivacyEvent:
     """The DP-SGD round a client runs whenever it is sampled: σ, q and steps.
 
+    q is Opacus's Poisson rate (:func:`poisson_sample_rate`) and the steps are
+    ``steps_per_round(steps_per_epoch(q))``. σ is ``budget.noise_multiplier`` when
+    fixed; otherwise the smallest σ with which ``rounds`` such rounds spend at
+    most the client's budget (:func:`calibrate_noise`).
+
     The server uses it to foresee a client's next ε before sampling it, the
     client to train; the ledger checks that what the client reports matches.
 
@@ -172,7 +132,12 @@ def plan_client_round(
         batch_size: expected batch size (≥ 1).
         steps_per_round: maps Opacus's steps per epoch (``int(1/q)``) to steps per round.
         rounds: rounds to calibrate σ for (see :func:`calibration_rounds`).
-        target_epsilon: the client's own budget (its tier's).
+        target_epsilon: the client's own budget (its tier's); default
+            ``budget.target_epsilon``.
+
+    Raises:
+        ValueError: if there is neither a noise multiplier nor a budget, or no σ
+            reaches the budget.
 
     Example:
         >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.1)
@@ -180,12 +145,17 @@ def plan_client_round(
         PrivacyEvent(noise_multiplier=1.1, sample_rate=0.1, steps=10)
     """
     q = poisson_sample_rate(num_examples, batch_size)
-    sigma = resolve_noise_multiplier(
-        budget,
-        num_examples=num_examples,
-        batch_size=batch_size,
-        steps_per_round=steps_per_round,
-        rounds=rounds,
-        target_epsilon=target_epsilon,
+    steps = steps_per_round(steps_per_epoch(q))
+    if budget.noise_multiplier is not None:
+        return PrivacyEvent(noise_multiplier=budget.noise_multiplier, sample_rate=q, steps=steps)
+    epsilon = target_epsilon if target_epsilon is not None else budget.target_epsilon
+    if epsilon is None:
+        raise ValueError("the budget has neither noise_multiplier nor target_epsilon")
+    sigma = calibrate_noise(
+        target_epsilon=epsilon,
+        target_delta=budget.target_delta,
+        sample_rate=q,
+        steps=steps * rounds,
+        accountant=budget.accountant,
     )
-    return PrivacyEvent(noise_multiplier=sigma, sample_rate=q, steps=steps_per_round(steps_per_epoch(q)))
+    return PrivacyEvent(noise_multiplier=sigma, sample_rate=q, steps=steps)

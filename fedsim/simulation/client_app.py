@@ -180,8 +180,7 @@ def client_round(
         ``(state_dict, metrics)`` as :func:`run_client_round`, with ``weight`` (the
         client's aggregation weight) and ``skipped`` (0 or 1) added.
     """
-    blocked = config.get(BLOCKED_CLIENTS_KEY, []) if hasattr(config, "get") else []
-    if partition_id in {int(b) for b in blocked}:
+    if partition_id in {int(b) for b in config.get(BLOCKED_CLIENTS_KEY, [])}:
         # Weight 0: not averaged. Under user-level DP the round's release then averages
         # fewer updates, which the recorder accounts as less noise.
         metrics = {"partition-id": partition_id, "num-examples": 0, "steps": 0, "skipped": 1, "weight": 0}

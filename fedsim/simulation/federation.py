@@ -40,3 +40,14 @@ class FederationSpec:
             raise ValueError(f"fraction_train must be in (0, 1], got {self.fraction_train}")
         if self.client_cpus <= 0 or self.client_gpus < 0:
             raise ValueError("client_cpus must be > 0 and client_gpus ≥ 0")
+
+    def strategy_options(self) -> dict[str, float]:
+        """The strategy's own constructor arguments: FedAvgM's server step, nothing for FedAvg.
+
+        Example:
+            >>> FederationSpec(10, 5, 1.0, "fedavgm", 1.0, 0.5, 1.0, 0.0, "local").strategy_options()
+            {'server_learning_rate': 1.0, 'server_momentum': 0.5}
+        """
+        if self.strategy != "fedavgm":
+            return {}
+        return {"server_learning_rate": self.server_learning_rate, "server_momentum": self.server_momentum}

@@ -192,7 +192,7 @@ def run_secagg(
         context: the ServerApp's context.
         specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
         recorder: the run's recorder (``configure_round``, ``on_train_replies``,
-            ``evaluate``).
+            ``on_release``, ``attach_user_dp``, ``evaluate``).
         initial_arrays: the initial global model.
         secagg: protocol parameters (default :class:`SecAggSettings`).
         user_dp: ``(noise_multiplier, clipping_norm)`` for user-level DP with
@@ -209,15 +209,10 @@ def run_secagg(
     cohort = cohort_size(fed.num_clients, fed.fraction_train)  # 1
     if cohort < 2:
         raise ValueError(f"SecAgg+ needs at least 2 clients per round; this federation samples {cohort}")
-    if user_dp is None and getattr(specs.privacy, "is_user_level", False):
+    if user_dp is None and specs.privacy.is_user_level:
         raise ValueError(
             "the scenario asks for user-level DP: pass user_dp=(noise_multiplier, clipping_norm)"
         )
-    options = (
-        {"server_learning_rate": fed.server_learning_rate, "server_momentum": fed.server_momentum}
-        if fed.strategy == "fedavgm"
-        else {}
-    )
     rounds_reported: list[int] = []
 
     def on_train_replies(replies: list, errors: list[str]) -> None:
@@ -232,8 +227,8 @@ def run_secagg(
         on_train_replies=on_train_replies,
         configure_round=recorder.configure_round,
         evaluate_fn=recorder.evaluate,
-        on_release=getattr(recorder, "on_release", None),
-        **options,
+        on_release=recorder.on_release,
+        **fed.strategy_options(),
     )
     if user_dp is not None:  # 2
         noise_multiplier, clipping_norm = user_dp

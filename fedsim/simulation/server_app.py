@@ -63,11 +63,7 @@ def create_server_app(
             configure_round=recorder.configure_round,
             wrap=wrap,
             on_release=recorder.on_release,
-            **(
-                {"server_learning_rate": fed.server_learning_rate, "server_momentum": fed.server_momentum}
-                if fed.strategy == "fedavgm"
-                else {}
-            ),
+            **fed.strategy_options(),
         )
         try:
             strategy.start(

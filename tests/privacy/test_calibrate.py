@@ -5,8 +5,8 @@ from fedsim.privacy import (
     PrivacyBudget,
     calibrate_noise,
     compute_epsilon,
+    plan_client_round,
     poisson_sample_rate,
-    resolve_noise_multiplier,
     steps_per_epoch,
 )
 
@@ -26,9 +26,9 @@ def test_calibrated_noise_meets_target_from_below():
 def test_resolve_uses_every_round_and_local_steps():
     budget = PrivacyBudget(mode="sample", target_epsilon=2.0, target_delta=1e-5, max_grad_norm=1.0)
     train = TrainSpec(local_epochs=1, batch_size=32, learning_rate=0.1, momentum=0.0, local_steps=5)
-    sigma = resolve_noise_multiplier(
+    sigma = plan_client_round(
         budget, num_examples=449, batch_size=32, steps_per_round=train.steps_per_round, rounds=4
-    )
+    ).noise_multiplier
     q = poisson_sample_rate(449, 32)
     assert q == 1 / 15 and steps_per_epoch(q) == 15
     # 4 rounds of min(15, 5) steps each
@@ -38,7 +38,9 @@ def test_resolve_uses_every_round_and_local_steps():
 def test_fixed_noise_multiplier_is_used_as_given():
     budget = PrivacyBudget(mode="sample", noise_multiplier=0.7, target_delta=1e-5, max_grad_norm=1.0)
     assert (
-        resolve_noise_multiplier(budget, num_examples=10, batch_size=2, steps_per_round=lambda s: s, rounds=3)
+        plan_client_round(
+            budget, num_examples=10, batch_size=2, steps_per_round=lambda s: s, rounds=3
+        ).noise_multiplier
         == 0.7
     )
 

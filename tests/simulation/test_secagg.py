@@ -95,6 +95,9 @@ class _Recorder:
     def attach_user_dp(self, wrapper):
         self.wrapper = wrapper
 
+    def on_release(self, server_round, num_aggregated):
+        pass
+
     def evaluate(self, server_round, arrays):
         self.arrays[server_round] = {k: v.clone() for k, v in arrays.to_torch_state_dict().items()}
         return MetricRecord({"loss": 0.0})
