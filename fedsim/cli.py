@@ -108,6 +108,12 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     eps += f" (δ {s['delta']:g})" if eps else ""
     if s.get("stop_reason"):
         console.print(f"stopped early: {s['stop_reason']}", highlight=False)
+    if s.get("user_budget_exceeded"):
+        console.print(
+            f"warning: user-level ε {s['user_epsilon']:.3f} is above privacy.user-target-epsilon = "
+            f"{s['user_target_epsilon']:g} (clients failed during a round; see the report's Privacy section)",
+            highlight=False,
+        )
     if s.get("diverged"):
         console.print("warning: training diverged (the test loss is not finite); lower the learning rate")
     console.print(

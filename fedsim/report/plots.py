@@ -61,8 +61,10 @@ def plot_epsilon(result: RunResult, path: Path) -> Path:
     ):
         if summary.get(key) is not None:
             ax.axhline(summary[key], linestyle="--", color=color, label=f"{label} ε = {summary[key]:g}")
-    for tier in summary.get("tiers") or []:
-        ax.axhline(tier["target_epsilon"], linestyle=":", color="gray", label=f"tier {tier['name']}")
+    colors = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+    for index, tier in enumerate(summary.get("tiers") or []):
+        color = colors[index % len(colors)]
+        ax.axhline(tier["target_epsilon"], linestyle=":", color=color, label=f"tier {tier['name']} budget")
     delta = summary.get("delta")
     ax.set(xlabel="round", ylabel="ε", title=f"ε spent (δ = {delta:g})" if delta else "ε")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

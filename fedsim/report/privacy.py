@@ -86,18 +86,17 @@ def _headline(s: dict) -> list[str]:
     if s.get("epsilon_max") is not None:
         budget = "per tier, below" if s.get("tiers") else fmt(s.get("target_epsilon"))
         lines.append(
-            f"**Sample-level ε (max over clients): {fmt(s['epsilon_max'])}** "
-            f"(mean over clients that trained {fmt(s['epsilon_mean'])}; budget {budget})."
+            f"**Sample-level ε (max over clients): {s['epsilon_max']:.3f}** "
+            f"(mean over clients that trained {s['epsilon_mean']:.3f}; budget {budget})."
         )
     if s.get("user_epsilon") is not None:
         target = s.get("user_target_epsilon")
-        over = target is not None and s["user_epsilon"] > target
         lines.append(
-            f"**User-level ε: {fmt(s['user_epsilon'])}** (budget {fmt(target)})"
+            f"**User-level ε: {s['user_epsilon']:.3f}** (budget {fmt(target)})"
             + (
-                ": **above the budget**, because rounds averaged fewer clients than the cohort (skipped or "
-                "failed clients), which the budget check, made before each round, could not foresee."
-                if over
+                ": **above the budget**: clients failed during a round, so it averaged fewer updates, with "
+                "less noise per update than the check before the round allowed for."
+                if s.get("user_budget_exceeded")
                 else "."
             )
         )

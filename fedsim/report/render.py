@@ -60,8 +60,11 @@ def render_report(run_dir: str | Path) -> Path:
                 f"{100 * s['final_accuracy']:.2f} %",
                 None if s.get("baseline_accuracy") is None else f"{100 * s['baseline_accuracy']:.2f} %",
                 s["final_loss"],
-                s["epsilon_max"],
-                s.get("user_epsilon"),
+                None if s["epsilon_max"] is None else f"{s['epsilon_max']:.3f}",
+                None
+                if s.get("user_epsilon") is None
+                else f"{s['user_epsilon']:.3f}"
+                + (" (above budget)" if s.get("user_budget_exceeded") else ""),
                 s["delta"],
                 f"{s['wall_s']:.1f}",
             ]

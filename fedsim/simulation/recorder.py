@@ -36,7 +36,7 @@ class UserLevelAccounting:
         sample_rate: client sampling rate q (cohort / clients).
         noise_multiplier: the nominal z the wrapper was built with.
         target_epsilon: user-level budget, or None; the run stops before a
-            round whose release, averaging the whole cohort, would exceed it.
+            round whose release could exceed it (see :meth:`RunRecorder.configure_round`).
         wrapper: the ServerApp's DP-FedAvg wrapper (set by
             :meth:`RunRecorder.attach_user_dp`); its settings are read after each release.
     """
@@ -96,9 +96,9 @@ class RunRecorder:
            blocked (they stay blocked); if fewer than ``min_clients`` remain, the
            run stops (``when_too_few = "stop"``, or nobody is left);
         2. under user-level DP with a budget, the run stops before a round whose
-           release would exceed it (assuming the whole cohort is averaged; a
-           round that averages fewer updates has less noise, which the ledger
-           records, so the last round can end slightly above the budget).
+           release could exceed it: the forecast assumes every blocked client is
+           sampled (the fewest updates the round can average, hence the least
+           noise); only clients that fail during the round can still lower it.
 
         Returns:
             ``{"blocked-clients": [...]}`` for the train config.
@@ -116,16 +116,30 @@ class RunRecorder:
                     f"another round, fewer than privacy.min-clients = {self.min_clients}"
                 )
                 raise RunStopped(self.stop_reason)
-        if self.user is not None:
-            nominal = PrivacyEvent(self.user.noise_multiplier, self.user.sample_rate, 1)
+        if self.user is not None and self.user.target_epsilon is not None:
             target = self.user.target_epsilon
-            if target is not None and self.user.ledger.epsilon(extra=nominal) > target:
+            if self.user.ledger.epsilon(extra=self._next_release(len(blocked))) > target:
                 self.stop_reason = (
                     f"before round {server_round}: another user-level release would exceed "
                     f"privacy.user-target-epsilon = {target:g}"
                 )
                 raise RunStopped(self.stop_reason)
         return {BLOCKED_CLIENTS_KEY: blocked}
+
+    def _next_release(self, num_blocked: int) -> PrivacyEvent:
+        """The next user-level release at its least noise: every blocked client in the cohort skips."""
+        user = self.user
+        if user.wrapper is None:
+            return PrivacyEvent(user.noise_multiplier, user.sample_rate, 1)
+        state = release_state(user.wrapper)
+        cohort = state["num_sampled_clients"]
+        z = release_noise_multiplier(
+            update_noise_multiplier=state["update_noise_multiplier"],
+            num_aggregated=max(1, cohort - num_blocked),
+            num_sampled_clients=cohort,
+            clipped_count_stddev=state["clipped_count_stddev"],
+        )
+        return PrivacyEvent(z, user.sample_rate, 1)
 
     def on_train_replies(self, replies: list[ClientReply], errors: list[str]) -> None:
         """Record one round's client replies in the ledger (the strategy's hook).

@@ -31,6 +31,7 @@ from fedsim.privacy import (  # noqa: E402
     ReleaseLedger,
     client_sample_rate,
     cohort_size,
+    compute_epsilon,
     resolve_user_noise_multiplier,
 )
 from fedsim.results import RoundRecord, RunResult  # noqa: E402
@@ -124,6 +125,17 @@ def run_scenario(
             plans = [client_plan(specs, partition_id=pid, num_examples=n)[0] for pid, n in enumerate(sizes)]
         except ValueError as err:
             raise ConfigurationError(f"privacy: cannot calibrate the noise: {err}") from err
+        cost = {pid: _one_round_epsilon(plan, privacy) for pid, plan in enumerate(plans)}
+        unaffordable = [
+            pid for pid, budget in enumerate(budgets) if budget is not None and cost[pid] > budget
+        ]
+        if unaffordable:
+            first = unaffordable[0]
+            raise ConfigurationError(
+                f"privacy: {len(unaffordable)} client(s) cannot afford a single round (client {first}: "
+                f"one round costs ε {cost[first]:.3f}, its budget is {budgets[first]:g}); raise "
+                "privacy.target-epsilon (or the tier's) or privacy.noise-multiplier"
+            )
         guard = BudgetGuard(ledger, budgets=budgets, plans=plans)
     user = _user_level_accounting(specs)
     recorder = RunRecorder(
@@ -219,6 +231,13 @@ def _apps(specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord, user: Us
     return server, create_secagg_client_app(specs, user_dp=user_dp)
 
 
+def _one_round_epsilon(plan, privacy) -> float:
+    """ε of a single planned DP-SGD round (what a client needs to train at all)."""
+    return compute_epsilon(
+        (plan.as_history_entry(),), delta=privacy.target_delta, accountant=privacy.accountant
+    )
+
+
 def _user_level_accounting(specs) -> UserLevelAccounting | None:
     """The user-level ledger and nominal z of a DP-FedAvg run (None without user-level DP).
 
@@ -274,6 +293,11 @@ def _privacy_summary(specs, final: RoundRecord, recorder: RunRecorder) -> dict:
         "grad_sample_mode": privacy.grad_sample_mode if sample else None,
         "clients_stopped": len(recorder.guard.stopped_round) if recorder.guard is not None else None,
         "user_epsilon": final.user_epsilon,
+        "user_budget_exceeded": (
+            final.user_epsilon > user.target_epsilon
+            if user and user.target_epsilon is not None and final.user_epsilon is not None
+            else None
+        ),
         "user_target_epsilon": user.target_epsilon if user else None,
         "user_noise_multiplier": recorder.user.noise_multiplier if recorder.user else None,
         "client_sample_rate": recorder.user.sample_rate if recorder.user else None,

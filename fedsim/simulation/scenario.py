@@ -149,15 +149,9 @@ class Scenario(_Section):
                         clipping=p.clipping,
                         clip_on=p.clip_on,
                         clipping_norm=p.clipping_norm,
-                        **{
-                            key: value
-                            for key, value in (
-                                ("target_clipped_quantile", p.target_clipped_quantile),
-                                ("clip_norm_lr", p.clip_norm_lr),
-                                ("clipped_count_stddev", p.clipped_count_stddev),
-                            )
-                            if value is not None
-                        },
+                        target_clipped_quantile=p.target_clipped_quantile,
+                        clip_norm_lr=p.clip_norm_lr,
+                        clipped_count_stddev=p.clipped_count_stddev,
                     )
                     if p.mode in ("user", "both")
                     else None

@@ -219,8 +219,8 @@ class PrivacySection(_Section):
     clipping: Literal["fixed", "adaptive"] = "fixed"
     clip_on: Literal["server", "client"] = "server"
     clipping_norm: PositiveFloat = 1.0
-    target_clipped_quantile: Annotated[float, Field(ge=0, le=1)] | None = None
-    clip_norm_lr: PositiveFloat | None = None
+    target_clipped_quantile: Annotated[float, Field(ge=0, le=1)] = 0.5
+    clip_norm_lr: PositiveFloat = 0.2
     clipped_count_stddev: PositiveFloat | None = None
     # secure aggregation (Flower SecAgg+)
     secure_aggregation: bool = False

@@ -36,7 +36,7 @@ def test_report_references_existing_plots_and_tables(tmp_path):
     for name in images:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| 50.00 % |" in text  # headline accuracy
-    assert "Sample-level ε (max over clients): 1.5" in text
+    assert "Sample-level ε (max over clients): 1.500" in text
     assert "RDP" in text and "δ = 1e-05" in text
 
 

@@ -145,3 +145,16 @@ def test_skipped_clients_under_both_levels_leave_the_average_and_lower_the_relea
     assert zs == pytest.approx([2.0, 4 / 3, 4 / 3])
     history = tuple((z, 1.0, 1) for z in (2.0, 4 / 3, 4 / 3))
     assert summary["user_epsilon"] == pytest.approx(compute_epsilon(history, delta=1e-5, accountant="rdp"))
+
+
+def test_a_budget_too_small_for_one_round_is_refused_before_training(tmp_path):
+    # Arrange: σ 1 costs ε 9.09 per round on digits-smoke; a budget of 5 cannot pay for one
+    scenario = tmp_path / "small.toml"
+    text = open("scenarios/digits-smoke.toml", encoding="utf-8").read()
+    scenario.write_text(text.replace("target-epsilon = 8.0\n", "target-epsilon = 5.0\nnoise-multiplier = 1.0\n"))
+    # Act
+    proc = fedsim("run", str(scenario), "--out", str(tmp_path / "run"))
+    # Assert
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    assert "3 client(s) cannot afford a single round (client 0: one round costs ε 9.088" in proc.stderr
+    assert not (tmp_path / "run").exists()
