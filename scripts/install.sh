@@ -2,8 +2,9 @@
 # Install fedsim and everything it needs on a Debian machine, idempotently.
 #
 #   1. Debian packages: the offline data sets (dataset-fashion-mnist, and
-#      bible-kjv with its text bible-kjv-text) when they are missing (needs
-#      root; skipped with a notice otherwise).
+#      bible-kjv with its text bible-kjv-text), and chromium with
+#      chromium-driver for the HTML report's browser test, when they are
+#      missing (needs root; skipped with a notice otherwise).
 #   2. A virtual environment in .venv (override with FEDSIM_VENV).
 #   3. torch, pinned (override with FEDSIM_TORCH, e.g. "torch==2.13.0"):
 #      on this project's CPU machines pip takes a CPU build from local disk;
@@ -21,6 +22,8 @@ PY=${PYTHON:-python3}
 need_apt=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need_apt+=(dataset-fashion-mnist)
 command -v bible >/dev/null && bible Ge1:1 >/dev/null 2>&1 || need_apt+=(bible-kjv bible-kjv-text)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "[install] apt-get install ${need_apt[*]}"

@@ -35,6 +35,11 @@ class DataSpec:
             at random with a fixed seed; None keeps them all.
         max_test_windows: for text data sets: at most this many test windows in
             all, drawn at random with a fixed seed; None keeps them all.
+        max_train_examples: any data set: at most this many training examples
+            in all (after text windowing), a random draw with a fixed seed, so
+            small studies run fast and can overfit; None keeps them all.
+        max_test_examples: any data set: at most this many test examples, drawn
+            the same way; None keeps them all.
 
     Raises:
         ValueError: for an unknown data set, or options out of range.
@@ -47,6 +52,8 @@ class DataSpec:
     test_fraction: float | None = None
     max_train_windows_per_user: int | None = None
     max_test_windows: int | None = None
+    max_train_examples: int | None = None
+    max_test_examples: int | None = None
 
     def __post_init__(self) -> None:
         from fedsim.data.registry import available_datasets, dataset_info
@@ -62,7 +69,12 @@ class DataSpec:
             raise ValueError(f"window_stride must be ≥ 1, got {self.window_stride}")
         if self.test_fraction is not None and not 0 < self.test_fraction <= 0.5:
             raise ValueError(f"test_fraction must be in (0, 0.5], got {self.test_fraction}")
-        for name in ("max_train_windows_per_user", "max_test_windows"):
+        for name in (
+            "max_train_windows_per_user",
+            "max_test_windows",
+            "max_train_examples",
+            "max_test_examples",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be ≥ 1, got {value}")

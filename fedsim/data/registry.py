@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Literal
 
+import numpy as np
+
 from fedsim.data.base import ArrayDataset, DataSpec
 from fedsim.data.hub import HUB_FORMATS, load_hub
 from fedsim.data.images import load_digits, load_fashion_mnist
@@ -99,6 +101,11 @@ def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
         (1347, 450, (1, 8, 8))
     """
     train, test = _DATASETS[spec.dataset].loader(spec)
+    rng = np.random.default_rng(0)  # a fixed draw: the same subset for every seed and process
+    if spec.max_train_examples is not None and len(train) > spec.max_train_examples:
+        train = train.subset(np.sort(rng.choice(len(train), size=spec.max_train_examples, replace=False)))
+    if spec.max_test_examples is not None and len(test) > spec.max_test_examples:
+        test = test.subset(np.sort(rng.choice(len(test), size=spec.max_test_examples, replace=False)))
     for split in (train, test):
         for array in (split.x, split.y, split.groups):
             if array is not None:

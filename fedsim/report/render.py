@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fedsim.report.audit import audit_section
+from fedsim.report.html import write_html
 from fedsim.report.plots import plot_accuracy_loss, plot_epsilon, plot_partition
 from fedsim.report.privacy import privacy_section
 from fedsim.report.tables import fmt, table
@@ -11,7 +13,10 @@ from fedsim.results import load_run
 
 
 def render_report(run_dir: str | Path) -> Path:
-    """Write ``report.md`` and its PNG plots into a complete run directory.
+    """Write ``report.md``, its PNG plots and ``report.html`` into a complete run directory.
+
+    ``report.html`` is the same report as one self-contained file: the plots embedded, every
+    string from the scenario or the data escaped (:func:`fedsim.report.html.write_html`).
 
     Args:
         run_dir: a directory written by :func:`fedsim.results.save_run`.
@@ -108,7 +113,7 @@ def render_report(run_dir: str | Path) -> Path:
     env = s.get("environment", {})
     text = "\n".join(
         [
-            f"# fedsim report: {s['scenario']}",
+            f"# fedsim report: {fmt(s['scenario'])}",
             "",
             headline,
             "",
@@ -126,12 +131,15 @@ def render_report(run_dir: str | Path) -> Path:
             "",
             privacy_section(result),
             *(["![epsilon per round](epsilon.png)", ""] if "epsilon.png" in plots else []),
+            "## Membership-inference audit",
+            "",
+            audit_section(s),
             "## Clients and partition",
             "",
             "![label distribution and size per client](partition.png)",
             "",
             f"{s['num_clients']} clients hold {fmt(s.get('train_examples'))} training examples "
-            f"({s['partitioner']} split); the test set has {fmt(s.get('test_examples'))}.",
+            f"({fmt(s['partitioner'])} split); the test set has {fmt(s.get('test_examples'))}.",
             "",
             clients,
             "",
@@ -147,4 +155,7 @@ def render_report(run_dir: str | Path) -> Path:
     )
     path = run_dir / "report.md"
     path.write_text(text, encoding="utf-8")
+    write_html(
+        text, out_path=run_dir / "report.html", base_dir=run_dir, title=f"fedsim report: {s['scenario']}"
+    )
     return path

@@ -18,10 +18,12 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from flwr.app import ArrayRecord  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 
+from fedsim.audit import ShadowFederation, run_audit  # noqa: E402
 from fedsim.data import load_dataset  # noqa: E402
 from fedsim.models import build_model  # noqa: E402
 from fedsim.partition import partition_stats  # noqa: E402
@@ -77,7 +79,9 @@ def run_scenario(
        cached split the Ray workers compute);
     3. build the seeded initial model, the privacy ledger and the recorder;
     4. run the Flower ServerApp and ClientApps with ``run_simulation`` on Ray;
-    5. check every round completed, then assemble the :class:`RunResult`.
+    5. check every round completed;
+    6. audit the final global model (membership inference, :mod:`fedsim.audit`)
+       and assemble the :class:`RunResult`.
 
     Args:
         scenario: a validated scenario.
@@ -168,6 +172,16 @@ def run_scenario(
             "rerun with --verbose to see Flower's and Ray's logs"
         )
     final = recorder.rounds[-1]
+    clients = recorder.client_records(sizes, tiers=tiers, budgets=budgets)
+    audit = _audit(
+        specs,
+        model=recorder.model,
+        train_set=train_set,
+        test_set=test_set,
+        parts=parts,
+        clients=clients,
+        rounds=completed,
+    )
     summary = {
         "scenario": specs.name,
         "dataset": specs.data.dataset,
@@ -191,6 +205,7 @@ def run_scenario(
         "rounds_planned": specs.federation.rounds,
         "stop_reason": recorder.stop_reason,
         **_privacy_summary(specs, final, recorder),
+        "audit": audit,
         "seed": specs.seed,
         "wall_s": time.perf_counter() - start,
         "environment": _environment(),
@@ -198,7 +213,7 @@ def run_scenario(
     return RunResult(
         summary=summary,
         rounds=recorder.rounds,
-        clients=recorder.client_records(sizes, tiers=tiers, budgets=budgets),
+        clients=clients,
         scenario=scenario.to_toml_dict(),
         label_counts=partition_stats(train_set.y, list(parts), num_classes=train_set.num_classes).tolist(),
     )
@@ -229,6 +244,57 @@ def _apps(specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord, user: Us
         specs, recorder=recorder, initial_arrays=initial_arrays, user_dp=user_dp
     )
     return server, create_secagg_client_app(specs, user_dp=user_dp)
+
+
+def _audit(specs, *, model, train_set, test_set, parts, clients, rounds: int) -> dict | None:
+    """The membership-inference audit of the final global model (None if disabled or nobody trained).
+
+    Members are drawn from the clients that trained at least once. LiRA's shadow
+    models are trained, without DP, by FedAvg over IID clients with the run's
+    client count, ``rounds`` rounds, cohort size and local training.
+    """
+    audit = specs.audit
+    trained = [c for c in clients if c.rounds_trained > 0]
+    if not audit.enabled or not trained:
+        return None
+    try:
+        return _run_audit(
+            specs,
+            audit,
+            model=model,
+            train_set=train_set,
+            test_set=test_set,
+            parts=parts,
+            trained=trained,
+            rounds=rounds,
+        )
+    except (ValueError, RuntimeError) as err:  # the audit must never lose a finished run
+        return {"error": f"the audit failed: {err}", "attacks": []}
+
+
+def _run_audit(specs, audit, *, model, train_set, test_set, parts, trained, rounds: int) -> dict:
+    fed = specs.federation
+    return run_audit(
+        model,
+        member_pool=train_set.subset(np.concatenate([parts[c.client] for c in trained])),
+        test_set=test_set,
+        spec=audit,
+        delta=specs.privacy.target_delta,
+        device=get_device(),
+        model_factory=lambda seed: build_model(
+            specs.model,
+            input_shape=train_set.input_shape,
+            num_classes=train_set.num_classes,
+            vocab_size=train_set.vocab_size,
+            seed=seed,
+        ),
+        train=specs.train,
+        federation=ShadowFederation(
+            num_clients=fed.num_clients,
+            rounds=max(rounds, 1),
+            clients_per_round=cohort_size(fed.num_clients, fed.fraction_train),
+        ),
+    )
 
 
 def _one_round_epsilon(plan, privacy) -> float:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from fedsim.audit import AuditSpec
 from fedsim.client import TrainSpec
 from fedsim.data import DataSpec, dataset_info
 from fedsim.models import MODEL_INPUTS, ModelSpec
@@ -25,6 +26,7 @@ from fedsim.partition import PartitionSpec
 from fedsim.privacy import BudgetTier, PrivacyBudget, UserLevelDP
 from fedsim.simulation.federation import FederationSpec
 from fedsim.simulation.sections import (
+    AuditSection,
     DataSection,
     FederationSection,
     ModelSection,
@@ -46,6 +48,7 @@ class Scenario(_Section):
     federation: FederationSection = FederationSection()
     privacy: PrivacySection = PrivacySection.model_validate({})
     resources: ResourcesSection = ResourcesSection()
+    audit: AuditSection = AuditSection()
 
     @model_validator(mode="after")
     def _model_reads_data(self) -> Scenario:
@@ -107,6 +110,8 @@ class Scenario(_Section):
                 test_fraction=d.test_fraction,
                 max_train_windows_per_user=d.max_train_windows_per_user,
                 max_test_windows=d.max_test_windows,
+                max_train_examples=d.max_train_examples,
+                max_test_examples=d.max_test_examples,
             ),
             partition=PartitionSpec(
                 name=d.partitioner,
@@ -169,6 +174,14 @@ class Scenario(_Section):
                 client_gpus=r.client_gpus,
                 ray_address=r.ray_address,
             ),
+            audit=AuditSpec(
+                enabled=self.audit.enabled,
+                max_examples=self.audit.max_examples,
+                confidence=self.audit.confidence,
+                shadow_models=self.audit.shadow_models,
+                shadow_epochs=self.audit.shadow_epochs,
+                seed=self.seed,
+            ),
         )
 
     def to_toml_dict(self) -> dict[str, Any]:
@@ -194,6 +207,7 @@ class ScenarioSpecs:
     train: TrainSpec
     privacy: PrivacyBudget
     federation: FederationSpec
+    audit: AuditSpec
 
 
 def _parse_value(text: str) -> Any:
@@ -301,8 +315,8 @@ def validate_scenario(raw: dict[str, Any], *, source: str) -> Scenario:
     return scenario
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file.
+def read_scenario_file(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Read a scenario file as a dict and apply ``--set`` overrides (nothing validated yet).
 
     Args:
         path: a TOML file.
@@ -310,8 +324,8 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
             Relative ``data.data-files`` paths are taken relative to the file's folder.
 
     Raises:
-        ScenarioError: if the file is missing, unreadable, not UTF-8, not TOML, or
-            invalid; the message names the file and the key.
+        ScenarioError: if the file is missing, unreadable, not UTF-8, not TOML or
+            empty; the message names the file.
     """
     path = Path(path)
     try:
@@ -330,10 +344,28 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
         raise ScenarioError(f"{path}: not valid TOML: {err}") from None
     if not raw:
         raise ScenarioError(f"{path}: empty scenario; at least 'name' is required")
-    source = f"{path} (with --set {' '.join(overrides)})" if overrides else str(path)
-    return validate_scenario(
-        _resolve_data_files(apply_overrides(raw, overrides or []), path.parent), source=source
-    )
+    return _resolve_data_files(apply_overrides(raw, overrides or []), path.parent)
+
+
+def source_name(path: str | Path, overrides: list[str] | None = None) -> str:
+    """How error messages name a scenario file and its ``--set`` overrides."""
+    return f"{path} (with --set {' '.join(overrides)})" if overrides else str(path)
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file.
+
+    Args:
+        path: a TOML file (without a ``[sweep]`` table: see :mod:`fedsim.simulation.grid`).
+        overrides: ``KEY=VALUE`` strings, e.g. ``["federation.rounds=2"]``.
+            Relative ``data.data-files`` paths are taken relative to the file's folder.
+
+    Raises:
+        ScenarioError: if the file is missing, unreadable, not UTF-8, not TOML, or
+            invalid; the message names the file and the key.
+    """
+    raw = read_scenario_file(path, overrides)
+    return validate_scenario(raw, source=source_name(path, overrides))
 
 
 def _resolve_data_files(raw: dict[str, Any], base: Path) -> dict[str, Any]:

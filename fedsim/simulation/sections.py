@@ -71,6 +71,8 @@ class DataSection(_Section):
     test_fraction: Annotated[float, Field(gt=0, le=0.5)] | None = None
     max_train_windows_per_user: PositiveInt | None = None
     max_test_windows: PositiveInt | None = None
+    max_train_examples: PositiveInt | None = None
+    max_test_examples: PositiveInt | None = None
     partitioner: PartitionerName = "iid"
     alpha: PositiveFloat | None = None
     min_partition_size: Annotated[int, Field(ge=0)] | None = None
@@ -311,6 +313,23 @@ class PrivacySection(_Section):
                 problems.append(str(err))
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+
+class AuditSection(_Section):
+    """``[audit]``: the membership-inference audit of the final global model (see :mod:`fedsim.audit`)."""
+
+    enabled: bool = True
+    shadow_models: Annotated[int, Field(ge=0, le=64, multiple_of=2)] = 0
+    max_examples: Annotated[int, Field(ge=20, le=1_000_000)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    shadow_epochs: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _lira_needs_four(self) -> AuditSection:
+        """LiRA estimates IN and OUT statistics per example: at least 2 shadow models of each."""
+        if 0 < self.shadow_models < 4:
+            raise ValueError("'shadow-models' must be 0 (the loss attack only) or an even number ≥ 4")
         return self
 
 

@@ -151,7 +151,9 @@ def test_a_budget_too_small_for_one_round_is_refused_before_training(tmp_path):
     # Arrange: σ 1 costs ε 9.09 per round on digits-smoke; a budget of 5 cannot pay for one
     scenario = tmp_path / "small.toml"
     text = open("scenarios/digits-smoke.toml", encoding="utf-8").read()
-    scenario.write_text(text.replace("target-epsilon = 8.0\n", "target-epsilon = 5.0\nnoise-multiplier = 1.0\n"))
+    scenario.write_text(
+        text.replace("target-epsilon = 8.0\n", "target-epsilon = 5.0\nnoise-multiplier = 1.0\n")
+    )
     # Act
     proc = fedsim("run", str(scenario), "--out", str(tmp_path / "run"))
     # Assert

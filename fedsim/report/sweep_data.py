@@ -1,0 +1,161 @@
+"""A sweep's runs as rows and as cells: one per run, and one per (group, protection) averaged over seeds.
+
+Runs are grouped three ways by their sweep axes:
+
+* **protection**: the axes that change a ``privacy.*`` key (or are named in
+  ``sweep.reference``); their labels name a protection, e.g. ``eps-3``;
+* **seed**: repetitions, averaged (mean and standard deviation);
+* **group**: every other axis (split, model, ...): one line on the frontier and
+  one summary table each.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+SEED_AXIS = "seed"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One protection in one group, over its seeds.
+
+    Attributes:
+        group: the group's labels joined by ``", "`` (``"all runs"`` without group axes).
+        protection: the protection's labels joined by ``" / "``.
+        mechanism: what the runs had: ``no DP``, ``sample-level DP``, ``user-level DP``,
+            ``sample- and user-level DP``, with `` + SecAgg+`` when used.
+        runs: how many complete runs (seeds).
+        accuracy_mean, accuracy_sd: final test accuracy in [0, 1]; sd is 0 for one run.
+        epsilon: mean sample-level ε (max over clients) or None.
+        user_epsilon: mean user-level ε or None.
+        auc_loss, auc_lira: mean AUC of the loss-threshold and LiRA attacks (None if not run).
+        tpr_1pct: mean TPR at 1 % FPR of the strongest attack (by AUC).
+        epsilon_lb: mean empirical ε lower bound (the larger of the attacks').
+        round_s: mean over runs of the median round time (s).
+        wall_s: mean wall time per run (s).
+    """
+
+    group: str
+    protection: str
+    mechanism: str
+    runs: int
+    accuracy_mean: float
+    accuracy_sd: float
+    epsilon: float | None
+    user_epsilon: float | None
+    auc_loss: float | None
+    auc_lira: float | None
+    tpr_1pct: float | None
+    epsilon_lb: float | None
+    round_s: float
+    wall_s: float
+
+    @property
+    def x_epsilon(self) -> float | None:
+        """The ε the frontier plots: sample-level if any, else user-level (None: no DP)."""
+        return self.epsilon if self.epsilon is not None else self.user_epsilon
+
+
+def _mechanism(s: dict[str, Any]) -> str:
+    name = {
+        "none": "no DP",
+        "sample": "sample-level DP",
+        "user": "user-level DP",
+        "both": "sample- and user-level DP",
+    }[s.get("privacy_mode") or "none"]
+    if s.get("num_clients") == 1:
+        name += ", centralized"
+    return name + (" + SecAgg+" if s.get("secure_aggregation") else "")
+
+
+def _attack(s: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((a for a in (s.get("audit") or {}).get("attacks", []) if a["attack"] == name), None)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(kept) if kept else None
+
+
+def run_row(entry: dict[str, Any], result) -> dict[str, Any]:
+    """The ``runs.csv`` row of one run: its labels, status and headline figures."""
+    row: dict[str, Any] = {"run_id": entry["run_id"], **entry["labels"], "status": entry["status"]}
+    if entry.get("error"):
+        row["error"] = entry["error"]
+    if result is None:
+        return row
+    s = result.summary
+    loss, lira = _attack(s, "loss"), _attack(s, "lira")
+    attacks = [a for a in (loss, lira) if a]
+    best = max(attacks, key=lambda a: a["auc"]) if attacks else None
+    round_times = [r.round_s for r in result.rounds if r.round > 1] or [
+        r.round_s for r in result.rounds if r.round > 0
+    ]  # round 1 also starts Ray's workers and loads their data
+    row.update(
+        mechanism=_mechanism(s),
+        final_accuracy=s["final_accuracy"],
+        epsilon_max=s.get("epsilon_max"),
+        user_epsilon=s.get("user_epsilon"),
+        delta=s.get("delta"),
+        auc_loss=loss["auc"] if loss else None,
+        auc_lira=lira["auc"] if lira else None,
+        tpr_at_1pct_fpr=best["tpr_at_1pct_fpr"] if best else None,
+        tpr_at_01pct_fpr=best["tpr_at_01pct_fpr"] if best else None,
+        epsilon_lower_bound=max(a["epsilon_lower_bound"] for a in attacks) if attacks else None,
+        rounds_completed=s["rounds_completed"],
+        median_round_s=statistics.median(round_times) if round_times else None,
+        wall_s=s["wall_s"],
+    )
+    return row
+
+
+def axis_value(axis: str, label: str) -> str:
+    """How a run's value on an axis is named: ``key=value`` for a scenario key, else the label.
+
+    Example:
+        >>> axis_value("privacy.target-epsilon", "3"), axis_value("split", "iid")
+        ('target-epsilon=3', 'iid')
+    """
+    return f"{axis.split('.')[-1]}={label}" if "." in axis else label
+
+
+def group_of(row: dict[str, Any], axes: list[str], *, sep: str) -> str:
+    """A run's name on some axes, e.g. ``"cnn, iid"`` (``"all runs"`` without axes)."""
+    return sep.join(axis_value(a, row[a]) for a in axes) or "all runs"
+
+
+def summarize(rows: list[dict[str, Any]], *, group_axes: list[str], protection_axes: list[str]) -> list[Cell]:
+    """Average complete runs over seeds into one :class:`Cell` per (group, protection), in run order."""
+    buckets: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] != "complete":
+            continue
+        group = group_of(row, group_axes, sep=", ")
+        protection = group_of(row, protection_axes, sep=" / ")
+        buckets.setdefault((group, protection), []).append(row)
+    cells = []
+    for (group, protection), runs in buckets.items():
+        acc = [r["final_accuracy"] for r in runs]
+        cells.append(
+            Cell(
+                group=group,
+                protection=protection,
+                mechanism=runs[0]["mechanism"],
+                runs=len(runs),
+                accuracy_mean=statistics.fmean(acc),
+                accuracy_sd=statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                epsilon=_mean([r["epsilon_max"] for r in runs]),
+                user_epsilon=_mean([r["user_epsilon"] for r in runs]),
+                auc_loss=_mean([r["auc_loss"] for r in runs]),
+                auc_lira=_mean([r["auc_lira"] for r in runs]),
+                tpr_1pct=_mean([r["tpr_at_1pct_fpr"] for r in runs]),
+                epsilon_lb=_mean([r["epsilon_lower_bound"] for r in runs]),
+                round_s=_mean([r["median_round_s"] for r in runs]) or 0.0,
+                wall_s=statistics.fmean(r["wall_s"] for r in runs),
+            )
+        )
+    return cells

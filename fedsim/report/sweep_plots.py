@@ -1,0 +1,144 @@
+"""PNG plots of a sweep (matplotlib, Agg backend): frontier, audit and accuracy per round."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fedsim.report.sweep_data import group_of  # noqa: E402
+
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def _colours(groups: list[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10")
+    return {g: cmap(i % 10) for i, g in enumerate(groups)}
+
+
+def plot_frontier(cells: list, path: Path) -> Path:
+    """Final accuracy against ε, one colour per group, one marker per mechanism.
+
+    Args:
+        cells: :class:`fedsim.report.sweep.Cell` objects; cells with an ε are points
+            (sample-level DP runs of one mechanism joined by a line, sorted by ε),
+            cells without one are horizontal dashed reference lines.
+        path: the PNG to write.
+    """
+    groups = list(dict.fromkeys(c.group for c in cells))
+    colours = _colours(groups)
+    mechanisms = list(dict.fromkeys(c.mechanism for c in cells if c.x_epsilon is not None))
+    markers = {m: _MARKERS[i % len(_MARKERS)] for i, m in enumerate(mechanisms)}
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    has_points = False
+    for group in groups:
+        colour = colours[group]
+        for mechanism in mechanisms:
+            pts = sorted(
+                (
+                    c
+                    for c in cells
+                    if c.group == group and c.mechanism == mechanism and c.x_epsilon is not None
+                ),
+                key=lambda c: c.x_epsilon,
+            )
+            if not pts:
+                continue
+            has_points = True
+            ax.errorbar(
+                [c.x_epsilon for c in pts],
+                [100 * c.accuracy_mean for c in pts],
+                yerr=[100 * c.accuracy_sd for c in pts],
+                color=colour,
+                marker=markers[mechanism],
+                linestyle="-" if len(pts) > 1 else "none",
+                capsize=3,
+                label=f"{group}: {mechanism}",
+            )
+            for c in pts:
+                ax.annotate(
+                    c.protection,
+                    (c.x_epsilon, 100 * c.accuracy_mean),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    color=colour,
+                )
+        for c in (c for c in cells if c.group == group and c.x_epsilon is None):
+            ax.axhline(
+                100 * c.accuracy_mean,
+                color=colour,
+                linestyle="--",
+                linewidth=1,
+                label=f"{group}: {c.protection} ({c.mechanism})",
+            )
+    if has_points:
+        ax.set_xscale("log")
+    ax.set(
+        xlabel="ε (accountant; sample-level, else user-level)",
+        ylabel="final test accuracy (%)",
+        title="Privacy–utility frontier",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_audit(cells: list, path: Path) -> Path:
+    """Membership-inference AUC (loss attack, and LiRA where run) per protection, one panel per group."""
+    groups = list(dict.fromkeys(c.group for c in cells)) or ["all runs"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(5, 3.2 * len(groups)), 4), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        in_group = [c for c in cells if c.group == group]
+        x = np.arange(len(in_group))
+        loss = [c.auc_loss if c.auc_loss is not None else math.nan for c in in_group]
+        lira = [c.auc_lira if c.auc_lira is not None else math.nan for c in in_group]
+        width = 0.4 if any(not math.isnan(v) for v in lira) else 0.8
+        ax.bar(x - (width / 2 if width < 0.8 else 0), loss, width=width, label="loss threshold")
+        if width < 0.8:
+            ax.bar(x + width / 2, lira, width=width, label="LiRA")
+        ax.axhline(0.5, color="gray", linestyle="--", linewidth=1)
+        ax.set_xticks(x, [c.protection for c in in_group], rotation=45, ha="right", fontsize=7)
+        ax.set(title=group, ylabel="attack AUC (0.5 = guessing)", ylim=(0.4, 1.0))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_rounds(
+    rows: list[dict], results: dict, group_axes: list[str], protection_axes: list[str], path: Path
+) -> Path:
+    """Test accuracy per round, one panel per group, one line per protection (mean over seeds)."""
+    complete = [r for r in rows if r["status"] == "complete" and results.get(r["run_id"]) is not None]
+    groups = list(dict.fromkeys(group_of(r, group_axes, sep=", ") for r in complete))
+    groups = groups or ["all runs"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(5, 3.6 * len(groups)), 3.8), squeeze=False)
+    for ax, group in zip(axes[0], groups, strict=True):
+        lines: dict[str, list] = {}
+        for r in complete:
+            if group_of(r, group_axes, sep=", ") == group:
+                lines.setdefault(group_of(r, protection_axes, sep=" / "), []).append(
+                    results[r["run_id"]].rounds
+                )
+        for label, runs in lines.items():
+            length = min(len(rs) for rs in runs)
+            acc = np.array([[100 * rec.accuracy for rec in rs[:length]] for rs in runs])
+            ax.plot([rec.round for rec in runs[0][:length]], acc.mean(axis=0), marker=".", label=label)
+        ax.set(title=group, xlabel="round", ylabel="test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,327 @@
+"""Running scenarios and sweeps for the command line: run, save, report, print progress.
+
+Exit codes (as :mod:`fedsim.cli` documents them): 0 success; 2 bad input; 1 a
+run that failed while running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+SWEEP_FILE = "sweep.json"
+
+
+def print_error(errors: Console, err: object, prefix: str = "") -> None:
+    """Print each line of an error message as its own ``error:`` line (on stderr)."""
+    for line in str(err).splitlines() or [type(err).__name__]:
+        errors.print(f"[red]error:[/red] {escape(prefix + line)}")
+
+
+def describe_privacy(p) -> str:
+    """One line naming a scenario's privacy protections (the ``[privacy]`` section).
+
+    Example:
+        >>> from fedsim.simulation.sections import PrivacySection
+        >>> describe_privacy(PrivacySection.model_validate({"mode": "none"}))
+        'no DP'
+    """
+    parts = []
+    if p.mode in ("sample", "both"):
+        if p.tiers:
+            noise = "tiers " + "/".join(f"ε {t.target_epsilon:g}" for t in p.tiers)
+        else:
+            noise = f"ε {p.target_epsilon:g}" if p.target_epsilon is not None else f"σ {p.noise_multiplier:g}"
+        parts.append(f"sample-level DP ({noise}, δ {p.target_delta:g})")
+    if p.mode in ("user", "both"):
+        noise = (
+            f"z {p.user_noise_multiplier:g}"
+            if p.user_noise_multiplier is not None
+            else f"ε {p.user_target_epsilon:g}"
+        )
+        parts.append(f"user-level DP ({noise}, {p.clipping} clipping on the {p.clip_on})")
+    if p.secure_aggregation:
+        parts.append("SecAgg+")
+    return " + ".join(parts) or "no DP"
+
+
+def execute_run(
+    scenario,
+    out_dir: Path,
+    *,
+    console: Console,
+    errors: Console,
+    verbose: bool,
+    source: str,
+    failure: list[str] | None = None,
+) -> int:
+    """Run one validated scenario, save it to ``out_dir`` and render its report.
+
+    Args:
+        scenario: a :class:`fedsim.simulation.scenario.Scenario`.
+        out_dir: the run directory (missing, empty or an earlier complete run).
+        console: progress and results (stdout).
+        errors: error lines (stderr).
+        verbose: show Flower's and Ray's logs and tracebacks.
+        source: the scenario file's name, for error messages.
+        failure: if given, the error message of a failed run is appended to it.
+
+    Returns:
+        The exit code: 0, 1 (the run failed; nothing written) or 2 (bad input).
+    """
+
+    def fail(err: object, code: int, prefix: str = "") -> int:
+        print_error(errors, err, prefix=prefix)
+        if failure is not None:
+            failure.append(prefix + str(err))
+        return code
+
+    from fedsim.report import render_report
+    from fedsim.results import save_run
+    from fedsim.results.store import RunDirError, check_writable_run_dir
+    from fedsim.simulation.run import ConfigurationError, run_scenario
+
+    try:
+        check_writable_run_dir(out_dir)
+    except RunDirError as err:
+        return fail(err, EXIT_BAD_INPUT)
+    f = scenario.federation
+    console.print(
+        f"[bold]{escape(scenario.name)}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
+        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, "
+        f"{escape(describe_privacy(scenario.privacy))}",
+        highlight=False,
+    )
+
+    def on_round(record) -> None:
+        eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
+        eps += f"  user ε {record.user_epsilon:.3f}" if record.user_epsilon is not None else ""
+        eps += f"  skipped {record.clients_skipped}" if record.clients_skipped else ""
+        label = "initial" if record.round == 0 else f"round {record.round}/{f.rounds}"
+        console.print(
+            f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
+            f"  clients {record.clients_trained}  {record.round_s:.1f} s",
+            highlight=False,
+        )
+
+    try:
+        result = run_scenario(scenario, verbose=verbose, on_round=on_round)
+    except ConfigurationError as err:
+        return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
+    except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose
+        if verbose:
+            errors.print_exception()
+        code = fail(err, EXIT_FAILED, prefix="the run failed: ")
+        errors.print("nothing was written; rerun with --verbose for Flower's and Ray's logs")
+        return code
+    try:
+        save_run(result, out_dir)
+        report = render_report(out_dir)
+    except (OSError, RunDirError) as err:
+        return fail(err, EXIT_FAILED, prefix="could not write the results: ")
+    _print_outcome(result.summary, report, console)
+    return EXIT_OK
+
+
+def _print_outcome(s: dict, report: Path, console: Console) -> None:
+    """The closing lines of a run: stop reason, warnings, accuracy, ε, audit and the report's path."""
+    eps = f", ε {s['epsilon_max']:.3f}" if s["epsilon_max"] is not None else ""
+    eps += f", user-level ε {s['user_epsilon']:.3f}" if s.get("user_epsilon") is not None else ""
+    eps += f" (δ {s['delta']:g})" if eps else ""
+    if s.get("stop_reason"):
+        console.print(f"stopped early: {s['stop_reason']}", highlight=False)
+    if s.get("user_budget_exceeded"):
+        console.print(
+            f"warning: user-level ε {s['user_epsilon']:.3f} is above privacy.user-target-epsilon = "
+            f"{s['user_target_epsilon']:g} (clients failed during a round; see the report's Privacy section)",
+            highlight=False,
+        )
+    if s.get("diverged"):
+        console.print("warning: training diverged (the test loss is not finite); lower the learning rate")
+    audit = ""
+    for attack in (s.get("audit") or {}).get("attacks", []):
+        audit += (
+            f"\nmembership inference ({attack['attack']} attack): AUC {attack['auc']:.3f}, "
+            f"empirical ε lower bound {attack['epsilon_lower_bound']:.2f}"
+        )
+    console.print(
+        f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} % "
+        f"(baseline {100 * s['baseline_accuracy']:.2f} %){eps}{audit}\n"
+        f"report: {report}",
+        highlight=False,
+    )
+
+
+def _same_scenario(run_dir: Path, scenario) -> bool:
+    """True if ``run_dir`` holds a complete run of exactly ``scenario`` (resolved)."""
+    from fedsim.results.store import _complete_summary
+
+    if _complete_summary(run_dir) is None:
+        return False
+    try:
+        saved = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return saved == tomllib.loads(_toml(scenario.to_toml_dict()))
+
+
+def _toml(value: dict) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(value)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def check_sweep_dir(out_dir: Path) -> None:
+    """Check that a sweep may write to ``out_dir``: missing, empty, or an earlier sweep.
+
+    Raises:
+        fedsim.results.store.RunDirError: otherwise.
+    """
+    from fedsim.results.store import RunDirError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunDirError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SWEEP_FILE).is_file():
+        raise RunDirError(
+            f"{out_dir}: not empty and not an earlier fedsim sweep (no {SWEEP_FILE}); "
+            "choose another --out or empty it"
+        )
+
+
+def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
+    """Run every run of a sweep that is not already complete, then write the sweep report.
+
+    Pipeline:
+
+    1. check the output folder (missing, empty or an earlier sweep);
+    2. for each grid point: skip it if ``runs/<run id>`` already holds a complete
+       run of the same resolved scenario (so an interrupted sweep resumes),
+       else run, save and report it (an incomplete folder left there, which
+       only the sweep writes, is replaced); ``sweep.json`` is rewritten after each run;
+    3. render the sweep report (``report.md``, ``report.html``, plots, ``runs.csv``).
+
+    Args:
+        sweep: a :class:`fedsim.simulation.grid.Sweep`.
+        out_dir: the sweep's folder (runs go to ``out_dir/runs/<run id>``).
+        console: progress (stdout).
+        errors: error lines (stderr).
+        verbose: show Flower's and Ray's logs.
+        source: the sweep file's name, for error messages.
+
+    Returns:
+        0 if every run is complete; 1 if some run failed (the report lists it);
+        2 if the output folder cannot be used.
+    """
+    from fedsim.report.sweep import render_sweep_report
+    from fedsim.results.store import RunDirError, _complete_summary
+
+    try:  # 1
+        check_sweep_dir(out_dir)
+        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    except (RunDirError, OSError) as err:
+        print_error(errors, err)
+        return EXIT_BAD_INPUT
+    manifest = {
+        "name": sweep.name,
+        "quick": sweep.quick,
+        "axes": [
+            {
+                "name": a.name,
+                "labels": list(a.labels),
+                "is_key": a.is_key,
+                "touches_privacy": a.touches_privacy,
+            }
+            for a in sweep.axes
+        ],
+        "reference": sweep.reference,
+        "runs": [
+            {"run_id": r.run_id, "labels": r.labels, "dir": f"runs/{r.run_id}", "status": "pending"}
+            for r in sweep.runs
+        ],
+        "status": "running",
+    }
+    console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
+    worst = EXIT_OK
+    for i, (run, entry) in enumerate(zip(sweep.runs, manifest["runs"], strict=True), start=1):  # 2
+        run_dir = out_dir / entry["dir"]
+        if _same_scenario(run_dir, run.scenario):
+            console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}: already complete, skipped", highlight=False)
+            entry["status"] = "complete"
+            continue
+        console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
+        if run_dir.is_dir() and _complete_summary(run_dir) is None:  # left by an interrupted run
+            console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
+            shutil.rmtree(run_dir)
+        failure: list[str] = []
+        code = execute_run(
+            run.scenario,
+            run_dir,
+            console=console,
+            errors=errors,
+            verbose=verbose,
+            source=source,
+            failure=failure,
+        )
+        entry["status"] = "complete" if code == EXIT_OK else "failed"
+        entry["error"] = "; ".join(failure) or None
+        worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
+        _write_json(out_dir / SWEEP_FILE, manifest)
+    manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
+    _write_json(out_dir / SWEEP_FILE, manifest)
+    report = render_sweep_report(out_dir)  # 3
+    failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
+    if failed:
+        print_error(errors, f"{len(failed)} of {len(sweep.runs)} runs failed: {', '.join(failed)}")
+    console.print(f"sweep report: {report}", highlight=False)
+    return worst
+
+
+def scenario_or_sweep(path: Path, overrides: list[str], *, quick: bool) -> tuple[object, bool]:
+    """Load a scenario file: ``(Scenario, False)``, or ``(Sweep, True)`` if it has a ``[sweep]`` table.
+
+    Raises:
+        fedsim.simulation.scenario.ScenarioError: for any invalid file, key or
+            expanded run; or ``--quick`` on a file without a sweep.
+    """
+    from fedsim.simulation.grid import expand_sweep, is_sweep
+    from fedsim.simulation.scenario import ScenarioError, read_scenario_file, source_name, validate_scenario
+
+    raw = read_scenario_file(path, overrides)
+    source = source_name(path, overrides)
+    if is_sweep(raw):
+        return expand_sweep(raw, source=source, quick=quick), True
+    if quick:
+        raise ScenarioError(f"{source}: --quick applies to sweep files (with a [sweep] table) only")
+    return validate_scenario(raw, source=source), False
+
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "SWEEP_FILE",
+    "describe_privacy",
+    "execute_run",
+    "print_error",
+    "run_sweep",
+    "scenario_or_sweep",
+]

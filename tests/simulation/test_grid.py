@@ -1,0 +1,132 @@
+"""Sweeps: a [sweep] table expands into validated runs; bad tables name the axis."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from fedsim.runner import scenario_or_sweep
+from fedsim.simulation.grid import expand_sweep
+from fedsim.simulation.scenario import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = {
+    "name": "sw",
+    "data": {"dataset": "digits"},
+    "federation": {"num-clients": 3, "rounds": 2},
+}
+
+
+def sweep(table, **base):
+    return expand_sweep({**BASE, **base, "sweep": table}, source="s.toml")
+
+
+def test_cartesian_product_in_file_order_with_labels_and_ids():
+    # Arrange / Act
+    s = sweep(
+        {
+            "privacy.target-epsilon": [1, 8.0],
+            "seed": [0, 1, 2],
+            "split": [
+                {"label": "iid", "data": {"partitioner": "iid"}},
+                {"label": "dir-0.5", "data": {"partitioner": "dirichlet", "alpha": 0.5}},
+            ],
+        }
+    )
+    # Assert
+    assert len(s.runs) == 2 * 3 * 2
+    first, last = s.runs[0], s.runs[-1]
+    assert first.run_id == "target-epsilon-1_seed-0_split-iid"
+    assert first.labels == {"privacy.target-epsilon": "1", "seed": "0", "split": "iid"}
+    assert first.scenario.name == "sw.target-epsilon-1_seed-0_split-iid"
+    assert last.scenario.privacy.target_epsilon == 8.0 and last.scenario.seed == 2
+    assert last.scenario.data.partitioner == "dirichlet" and last.scenario.data.alpha == 0.5
+    assert len({r.run_id for r in s.runs}) == len(s.runs)
+    assert [a.touches_privacy for a in s.axes] == [True, False, False]
+
+
+def test_infinite_epsilon_is_the_non_private_reference():
+    # Arrange / Act
+    s = sweep({"privacy.target-epsilon": [3, math.inf]}, privacy={"max-grad-norm": 2.0, "target-delta": 1e-6})
+    # Assert
+    private, reference = (r.scenario.privacy for r in s.runs)
+    assert (private.mode, private.target_epsilon, private.max_grad_norm) == ("sample", 3.0, 2.0)
+    assert (reference.mode, reference.target_epsilon, reference.target_delta) == ("none", None, 1e-6)
+
+
+def test_quick_replaces_axes_and_base_keys():
+    # Arrange
+    table = {
+        "seed": [0, 1, 2],
+        "model": [{"label": "cnn", "model": {"name": "cnn"}}, {"label": "lstm", "model": {"name": "lstm"}}],
+        "quick": {"seed": [0], "model": ["cnn"], "federation.rounds": 1},
+    }
+    # Act
+    full, quick = sweep(table), expand_sweep({**BASE, "sweep": table}, source="s.toml", quick=True)
+    # Assert
+    assert len(full.runs) == 6 and full.runs[0].scenario.federation.rounds == 2
+    assert [r.run_id for r in quick.runs] == ["seed-0_model-cnn"] and quick.quick
+    assert quick.runs[0].scenario.federation.rounds == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"seed": 3}, "sweep.seed: must be a non-empty list of values, got 3"),
+        ({"seed": []}, "sweep.seed: must be a non-empty list"),
+        ({"split": ["iid", "dirichlet"]}, "sweep.split: not a scenario key, so its values must be tables"),
+        ({"split": [{"data": {"partitioner": "iid"}}]}, "sweep.split[0]: needs a 'label'"),
+        ({"split": [{"label": "a"}, {"label": "a"}]}, "sweep.split: labels must differ"),
+        ({"data": [1, 2]}, "sweep.data: sweep one key of [data]"),
+        ({"data.alpha": [{"x": 1}]}, "sweep.data.alpha: a scenario key's values must be plain values"),
+        ({"seed": [0], "reference": {"seed": "7"}}, "sweep.reference.seed: no axis 'seed' with label '7'"),
+        ({"reference": {"seed": "0"}}, "sweep: has no axes"),
+        ({"federation.rounds": [2, -1]}, "sweep run rounds--1): federation.rounds: Input should be greater"),
+        ({"federation.roundz": [2]}, "federation.roundz: unknown key; allowed keys here:"),
+        ({"privacy.target-epsilon": [0]}, "privacy.target-epsilon: Input should be greater than 0"),
+    ],
+)
+def test_bad_sweeps_name_the_axis(table, message):
+    # Arrange / Act
+    with pytest.raises(ScenarioError) as err:
+        sweep(table)
+    # Assert
+    assert str(err.value).startswith("s.toml")
+    assert message in str(err.value)
+
+
+def test_quick_with_an_unknown_label_names_it():
+    # Arrange
+    table = {"split": [{"label": "iid", "data": {"partitioner": "iid"}}], "quick": {"split": ["x"]}}
+    # Act
+    with pytest.raises(ScenarioError) as err:
+        expand_sweep({**BASE, "sweep": table}, source="s.toml", quick=True)
+    # Assert
+    assert "sweep.quick.split: no such label ['x']; labels: ['iid']" in str(err.value)
+
+
+def test_quick_on_a_plain_scenario_is_an_error(tmp_path):
+    # Arrange
+    path = tmp_path / "p.toml"
+    path.write_text('name = "p"\n')
+    # Act
+    with pytest.raises(ScenarioError) as err:
+        scenario_or_sweep(path, [], quick=True)
+    # Assert
+    assert "--quick applies to sweep files" in str(err.value)
+
+
+def test_the_study_expands_to_every_protection_split_model_and_seed():
+    # Arrange / Act
+    full, _ = scenario_or_sweep(ROOT / "scenarios" / "study-privacy-section.toml", [], quick=False)
+    quick, _ = scenario_or_sweep(ROOT / "scenarios" / "study-privacy-section.toml", [], quick=True)
+    # Assert
+    assert len(full.runs) == 2 * 2 * 2 * 7 and len(quick.runs) == 2 * 7
+    modes = {r.labels["protection"]: r.scenario.privacy for r in full.runs}
+    assert modes["central"].mode == "none" and modes["fl"].mode == "none"
+    assert [modes[f"eps-{e}"].target_epsilon for e in (1, 3, 8)] == [1.0, 3.0, 8.0]
+    assert modes["user-eps-8"].mode == "user" and modes["eps-3-secagg"].secure_aggregation
+    central = next(r.scenario for r in full.runs if r.labels["protection"] == "central")
+    assert central.federation.num_clients == 1
+    assert full.reference == {"protection": "fl"}

@@ -1,0 +1,82 @@
+"""A sweep through the command line: every run, the sweep report, and resuming an interrupted sweep."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from tests.fixtures.cli import fedsim, read_csv
+
+SWEEP = """
+name = "sweep-smoke"
+[data]
+dataset = "digits"
+[federation]
+num-clients = 3
+rounds = 2
+local-epochs = 3
+batch-size = 128
+learning-rate = 2.0
+[sweep]
+"privacy.target-epsilon" = [8, inf]
+"""
+
+
+@pytest.mark.slow
+def test_sweep_runs_reports_and_resumes(tmp_path):
+    # Arrange
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP)
+    out = tmp_path / "out"
+    # Act
+    first = fedsim("run", str(path), "--out", str(out))
+    # Assert: every run, and a report whose figures are the runs' own
+    assert first.returncode == 0, first.stderr
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["status"] == "complete"
+    assert [r["run_id"] for r in manifest["runs"]] == ["target-epsilon-8", "target-epsilon-inf"]
+    for name in ("report.md", "report.html", "frontier.png", "audit.png", "accuracy_rounds.png"):
+        assert (out / name).stat().st_size > 0, name
+    runs = {r["run_id"]: r for r in read_csv(out / "runs.csv")}
+    for run_id, row in runs.items():
+        summary = json.loads((out / "runs" / run_id / "summary.json").read_text())
+        assert float(row["final_accuracy"]) == summary["final_accuracy"]
+        assert float(row["auc_loss"]) == summary["audit"]["attacks"][0]["auc"]
+    private = json.loads((out / "runs" / "target-epsilon-8" / "summary.json").read_text())
+    assert private["privacy_mode"] == "sample" and 7.9 < private["epsilon_max"] <= 8.0
+    reference = json.loads((out / "runs" / "target-epsilon-inf" / "summary.json").read_text())
+    assert reference["privacy_mode"] == "none" and reference["epsilon_max"] is None
+    with (out / "summary.csv").open() as f:
+        cells = {c["protection"]: c for c in csv.DictReader(f)}
+    assert float(cells["target-epsilon=8"]["accuracy_mean"]) == private["final_accuracy"]
+    assert math.isclose(float(cells["target-epsilon=8"]["x_epsilon"]), private["epsilon_max"])
+    assert cells["target-epsilon=inf"]["x_epsilon"] == ""  # the reference line, not a point
+    text = (out / "report.md").read_text()
+    assert "2 of 2 runs complete." in text
+    assert f"{100 * private['final_accuracy']:.2f} ± 0.00" in text
+
+    # Act: an interrupted sweep (the second run never finished) is run again
+    stamp = (out / "runs" / "target-epsilon-8" / "summary.json").stat().st_mtime_ns
+    (out / "runs" / "target-epsilon-inf" / "summary.json").unlink()
+    second = fedsim("run", str(path), "--out", str(out))
+    # Assert: the complete run is skipped, the other one runs again
+    assert second.returncode == 0, second.stderr
+    assert "[1/2] target-epsilon-8: already complete, skipped" in second.stdout
+    assert "[2/2] target-epsilon-inf\n" in second.stdout
+    assert (out / "runs" / "target-epsilon-8" / "summary.json").stat().st_mtime_ns == stamp
+    assert json.loads((out / "sweep.json").read_text())["status"] == "complete"
+
+
+def test_sweep_refuses_a_folder_that_is_not_a_sweep(tmp_path):
+    # Arrange
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    # Act
+    result = fedsim("run", str(path), "--out", str(tmp_path / "busy"))
+    # Assert
+    assert result.returncode == 2
+    assert "not empty and not an earlier fedsim sweep (no sweep.json)" in result.stderr
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
