@@ -16,7 +16,6 @@ from rich.console import Console
 from fedsim.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
-    SWEEP_FILE,
     describe_privacy,
     execute_run,
     print_error,
@@ -70,6 +69,7 @@ def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from fedsim.report import render_report
     from fedsim.report.sweep import render_sweep_report
     from fedsim.results.store import RunDirError
+    from fedsim.results.sweeps import SWEEP_FILE
 
     try:
         if (args.run_dir / SWEEP_FILE).is_file():

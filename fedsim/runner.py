@@ -6,10 +6,7 @@ run that failed while running.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -19,7 +16,6 @@ from rich.markup import escape
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
-SWEEP_FILE = "sweep.json"
 
 
 def print_error(errors: Console, err: object, prefix: str = "") -> None:
@@ -164,9 +160,9 @@ def _print_outcome(s: dict, report: Path, console: Console) -> None:
 
 def _same_scenario(run_dir: Path, scenario) -> bool:
     """True if ``run_dir`` holds a complete run of exactly ``scenario`` (resolved)."""
-    from fedsim.results.store import _complete_summary
+    from fedsim.results.store import complete_summary
 
-    if _complete_summary(run_dir) is None:
+    if complete_summary(run_dir) is None:
         return False
     try:
         saved = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
@@ -181,38 +177,13 @@ def _toml(value: dict) -> str:
     return tomli_w.dumps(value)
 
 
-def _write_json(path: Path, value: dict) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def check_sweep_dir(out_dir: Path) -> None:
-    """Check that a sweep may write to ``out_dir``: missing, empty, or an earlier sweep.
-
-    Raises:
-        fedsim.results.store.RunDirError: otherwise.
-    """
-    from fedsim.results.store import RunDirError
-
-    if out_dir.exists() and not out_dir.is_dir():
-        raise RunDirError(f"{out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / SWEEP_FILE).is_file():
-        raise RunDirError(
-            f"{out_dir}: not empty and not an earlier fedsim sweep (no {SWEEP_FILE}); "
-            "choose another --out or empty it"
-        )
-
-
 def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
     """Run every run of a sweep that is not already complete, then write the sweep report.
 
     Pipeline:
 
-    1. check the output folder (missing, empty or an earlier sweep);
+    1. check the output folder (missing, empty or an earlier sweep), delete an
+       earlier sweep report and write ``sweep.json`` with every run pending;
     2. for each grid point: skip it if ``runs/<run id>`` already holds a complete
        run of the same resolved scenario (so an interrupted sweep resumes),
        else run, save and report it (an incomplete folder left there, which
@@ -232,14 +203,9 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         2 if the output folder cannot be used.
     """
     from fedsim.report.sweep import render_sweep_report
-    from fedsim.results.store import RunDirError, _complete_summary
+    from fedsim.results.store import RunDirError, complete_summary
+    from fedsim.results.sweeps import check_sweep_dir, remove_sweep_report, write_sweep_manifest
 
-    try:  # 1
-        check_sweep_dir(out_dir)
-        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    except (RunDirError, OSError) as err:
-        print_error(errors, err)
-        return EXIT_BAD_INPUT
     manifest = {
         "name": sweep.name,
         "quick": sweep.quick,
@@ -259,6 +225,14 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         ],
         "status": "running",
     }
+    try:  # 1
+        check_sweep_dir(out_dir)
+        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+        remove_sweep_report(out_dir)
+        write_sweep_manifest(out_dir, manifest)
+    except (RunDirError, OSError) as err:
+        print_error(errors, err)
+        return EXIT_BAD_INPUT
     console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
     worst = EXIT_OK
     for i, (run, entry) in enumerate(zip(sweep.runs, manifest["runs"], strict=True), start=1):  # 2
@@ -268,7 +242,7 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
             entry["status"] = "complete"
             continue
         console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
-        if run_dir.is_dir() and _complete_summary(run_dir) is None:  # left by an interrupted run
+        if run_dir.is_dir() and complete_summary(run_dir) is None:  # left by an interrupted run
             console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
             shutil.rmtree(run_dir)
         failure: list[str] = []
@@ -284,9 +258,9 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         entry["status"] = "complete" if code == EXIT_OK else "failed"
         entry["error"] = "; ".join(failure) or None
         worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
-        _write_json(out_dir / SWEEP_FILE, manifest)
+        write_sweep_manifest(out_dir, manifest)
     manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
-    _write_json(out_dir / SWEEP_FILE, manifest)
+    write_sweep_manifest(out_dir, manifest)
     report = render_sweep_report(out_dir)  # 3
     failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
     if failed:
@@ -308,7 +282,7 @@ def scenario_or_sweep(path: Path, overrides: list[str], *, quick: bool) -> tuple
     raw = read_scenario_file(path, overrides)
     source = source_name(path, overrides)
     if is_sweep(raw):
-        return expand_sweep(raw, source=source, quick=quick), True
+        return expand_sweep(raw, source=source, quick=quick, base_dir=Path(path).parent), True
     if quick:
         raise ScenarioError(f"{source}: --quick applies to sweep files (with a [sweep] table) only")
     return validate_scenario(raw, source=source), False
@@ -318,7 +292,6 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
     "EXIT_OK",
-    "SWEEP_FILE",
     "describe_privacy",
     "execute_run",
     "print_error",

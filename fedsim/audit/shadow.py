@@ -33,7 +33,7 @@ from fedsim.data import ArrayDataset
 
 @dataclass(frozen=True)
 class ShadowFederation:
-    """Train each shadow model as the audited run was trained: plain FedAvg (McMahan et al. 2017).
+    """Train each shadow model as the audited run was trained: plain FedAvg (McMahan et al. 2017, https://arxiv.org/abs/1602.05629).
 
     Args:
         num_clients: shadow clients; each shadow model's data is split among them at random (IID).

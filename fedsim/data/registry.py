@@ -101,7 +101,9 @@ def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
         (1347, 450, (1, 8, 8))
     """
     train, test = _DATASETS[spec.dataset].loader(spec)
-    rng = np.random.default_rng(0)  # a fixed draw: the same subset for every seed and process
+    # Fixed draws from one generator (train first, then test): the same subsets for every seed and process.
+    # The test draw follows the train draw, so it changes with max-train-examples (kept: the study's data).
+    rng = np.random.default_rng(0)
     if spec.max_train_examples is not None and len(train) > spec.max_train_examples:
         train = train.subset(np.sort(rng.choice(len(train), size=spec.max_train_examples, replace=False)))
     if spec.max_test_examples is not None and len(test) > spec.max_test_examples:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,18 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from fedsim.results import RunResult  # noqa: E402
 
 
+def plain_text(plot):
+    """Draw ``plot`` with matplotlib's mathtext off: user labels such as ``$x$`` are shown as typed."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+
+    return wrapper
+
+
+@plain_text
 def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     """Test accuracy and test loss of the global model per round (two panels)."""
     rounds = [r.round for r in result.rounds]
@@ -39,6 +52,7 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     return path
 
 
+@plain_text
 def plot_epsilon(result: RunResult, path: Path) -> Path:
     """ε per round: sample-level (max and mean over clients) and user-level, with budgets dashed."""
     summary = result.summary
@@ -76,6 +90,7 @@ def plot_epsilon(result: RunResult, path: Path) -> Path:
     return path
 
 
+@plain_text
 def plot_partition(result: RunResult, path: Path) -> Path:
     """Heatmap of each client's label distribution (share per class), beside a bar chart of its size."""
     import numpy as np

@@ -6,7 +6,6 @@ grouping of runs is :mod:`fedsim.report.sweep_data`'s.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from fedsim.report.sweep_data import SEED_AXIS, Cell, axis_value, run_row, summa
 from fedsim.report.sweep_plots import plot_audit, plot_frontier, plot_rounds
 from fedsim.report.tables import escape, fmt, table
 from fedsim.results import load_run
-from fedsim.results.store import RunDirError, _write_csv
+from fedsim.results.store import RunDirError, write_csv
+from fedsim.results.sweeps import read_sweep_manifest
 
 
 def _reference(manifest: dict[str, Any], cells: list[Cell], protection_axes: list[str]) -> str | None:
@@ -110,10 +110,7 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
         RunDirError: if ``sweep.json`` is missing or unreadable.
     """
     sweep_dir = Path(sweep_dir)
-    try:
-        manifest = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise RunDirError(f"{sweep_dir}: not a fedsim sweep (cannot read sweep.json: {err})") from None
+    manifest = read_sweep_manifest(sweep_dir)
     axes = manifest["axes"]
     ref_axes = set(manifest.get("reference") or {})
     protection_axes = [a["name"] for a in axes if a["touches_privacy"] or a["name"] in ref_axes]
@@ -132,15 +129,21 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
     reference = _reference(manifest, cells, protection_axes)
 
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    _write_csv(sweep_dir / "runs.csv", columns, [[row.get(c) for c in columns] for row in rows])
+    write_csv(sweep_dir / "runs.csv", columns, [[row.get(c) for c in columns] for row in rows])
     cell_fields = list(Cell.__dataclass_fields__)
-    _write_csv(
+    write_csv(
         sweep_dir / "summary.csv",
         [*cell_fields, "x_epsilon"],
         [[getattr(c, f) for f in cell_fields] + [c.x_epsilon] for c in cells],
     )
     plot_frontier(cells, sweep_dir / "frontier.png")
-    plot_rounds(rows, results, group_axes, protection_axes, sweep_dir / "accuracy_rounds.png")
+    plot_rounds(
+        rows,
+        results=results,
+        group_axes=group_axes,
+        protection_axes=protection_axes,
+        path=sweep_dir / "accuracy_rounds.png",
+    )
     plot_audit(cells, sweep_dir / "audit.png")
 
     complete = sum(r["status"] == "complete" for r in rows)

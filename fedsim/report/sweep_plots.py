@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fedsim.report.plots import plain_text  # noqa: E402
 from fedsim.report.sweep_data import group_of  # noqa: E402
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -22,6 +23,7 @@ def _colours(groups: list[str]) -> dict[str, Any]:
     return {g: cmap(i % 10) for i, g in enumerate(groups)}
 
 
+@plain_text
 def plot_frontier(cells: list, path: Path) -> Path:
     """Final accuracy against ε, one colour per group, one marker per mechanism.
 
@@ -93,6 +95,7 @@ def plot_frontier(cells: list, path: Path) -> Path:
     return path
 
 
+@plain_text
 def plot_audit(cells: list, path: Path) -> Path:
     """Membership-inference AUC (loss attack, and LiRA where run) per protection, one panel per group."""
     groups = list(dict.fromkeys(c.group for c in cells)) or ["all runs"]
@@ -116,10 +119,19 @@ def plot_audit(cells: list, path: Path) -> Path:
     return path
 
 
+@plain_text
 def plot_rounds(
-    rows: list[dict], results: dict, group_axes: list[str], protection_axes: list[str], path: Path
+    rows: list[dict], *, results: dict, group_axes: list[str], protection_axes: list[str], path: Path
 ) -> Path:
-    """Test accuracy per round, one panel per group, one line per protection (mean over seeds)."""
+    """Test accuracy per round, one panel per group, one line per protection (mean over seeds).
+
+    Args:
+        rows: ``runs.csv`` rows (:func:`fedsim.report.sweep_data.run_row`).
+        results: run id → its loaded :class:`fedsim.results.RunResult` (None if not complete).
+        group_axes: the axes that name a panel.
+        protection_axes: the axes that name a line.
+        path: the PNG to write.
+    """
     complete = [r for r in rows if r["status"] == "complete" and results.get(r["run_id"]) is not None]
     groups = list(dict.fromkeys(group_of(r, group_axes, sep=", ") for r in complete))
     groups = groups or ["all runs"]

@@ -44,15 +44,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    """Write a CSV file: ``header``, then one line per row (None as empty, floats exactly)."""
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows([[_cell(v) for v in row] for row in rows])
 
 
-def _complete_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The run's summary if ``summary.json`` marks it complete, else None."""
+def complete_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary if ``run_dir/summary.json`` marks it complete, else None (never raises)."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -73,7 +74,7 @@ def check_writable_run_dir(out_dir: Path) -> None:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"{out_dir}: exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and _complete_summary(out_dir) is None:
+    if out_dir.is_dir() and any(out_dir.iterdir()) and complete_summary(out_dir) is None:
         raise RunDirError(
             f"{out_dir}: not empty and not a complete fedsim run (no summary.json marked complete); "
             "choose another --out or empty it"
@@ -119,17 +120,17 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
     try:
         (tmp / "scenario.toml").write_text(tomli_w.dumps(result.scenario), encoding="utf-8")
         round_fields = [f.name for f in fields(RoundRecord)]
-        _write_csv(
+        write_csv(
             tmp / "rounds.csv", round_fields, [[getattr(r, n) for n in round_fields] for r in result.rounds]
         )
         client_fields = [f.name for f in fields(ClientRecord)]
-        _write_csv(
+        write_csv(
             tmp / "clients.csv",
             client_fields,
             [[getattr(c, n) for n in client_fields] for c in result.clients],
         )
         num_classes = len(result.label_counts[0]) if result.label_counts else 0
-        _write_csv(
+        write_csv(
             tmp / "partition.csv",
             ["client"] + [f"class_{k}" for k in range(num_classes)],
             [[i, *counts] for i, counts in enumerate(result.label_counts)],
@@ -181,7 +182,7 @@ def load_run(run_dir: str | Path) -> RunResult:
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: not a complete fedsim run (missing {', '.join(missing)})")
-    summary = _complete_summary(run_dir)
+    summary = complete_summary(run_dir)
     if summary is None:
         raise RunDirError(f"{run_dir}: summary.json is unreadable or does not mark the run complete")
 

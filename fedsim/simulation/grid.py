@@ -19,7 +19,8 @@ order (the first axis varies slowest), like Hydra's multirun or the
 * An axis with any other name is a list of tables, each with a ``label`` and
   any scenario keys (tables are merged into the scenario, key by key).
 * ``inf`` for ``privacy.target-epsilon`` or ``privacy.user-target-epsilon``
-  means the non-private reference: that run has ``privacy.mode = "none"``.
+  removes that level of DP: ``sample`` or ``user`` becomes ``none`` (the
+  non-private reference), ``both`` keeps the other level.
 * ``quick`` holds overrides for ``fedsim run --quick``: dotted keys replace
   base keys, and a list for an axis name replaces that axis's values (for a
   labelled axis, a list of labels keeps those values).
@@ -34,14 +35,53 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from fedsim.simulation.scenario import Scenario, ScenarioError, apply_overrides, validate_scenario
+from fedsim.simulation.scenario import (
+    Scenario,
+    ScenarioError,
+    apply_overrides,
+    resolve_data_files,
+    validate_scenario,
+)
+from fedsim.simulation.sections import _ADAPTIVE_KEYS, _SAMPLE_KEYS, _USER_KEYS
 
 SWEEP_KEY = "sweep"
 RESERVED = ("reference", "quick")
 _SECTIONS = ("data", "model", "federation", "privacy", "resources", "audit")
-_NO_DP_KEYS = ("accountant", "target-delta", "secure-aggregation")  # privacy keys that mode none keeps
+PROTECTION_KEYS = tuple(
+    f"privacy.{k}"
+    for k in (
+        "mode",
+        "target-epsilon",
+        "noise-multiplier",
+        "tiers",
+        "user-target-epsilon",
+        "user-noise-multiplier",
+        "secure-aggregation",
+    )
+)
+"""Keys whose values name a protection: an axis that sets one is a protection axis in the report."""
+REPORT_COLUMNS = (
+    "run_id",
+    "status",
+    "error",
+    "mechanism",
+    "final_accuracy",
+    "epsilon_max",
+    "user_epsilon",
+    "delta",
+    "auc_loss",
+    "auc_lira",
+    "tpr_at_1pct_fpr",
+    "tpr_at_01pct_fpr",
+    "epsilon_lower_bound",
+    "rounds_completed",
+    "median_round_s",
+    "wall_s",
+)
+"""Column names of the sweep report's ``runs.csv``: an axis may not take one of them as its name."""
 MAX_RUNS = 10_000
 
 
@@ -63,8 +103,8 @@ class Axis:
 
     @property
     def touches_privacy(self) -> bool:
-        """True if any value changes a ``privacy.*`` key (the sweep report's ε axis)."""
-        return any(k.startswith("privacy.") for o in self.overlays for k in o)
+        """True if any value changes a key of :data:`PROTECTION_KEYS` (a protection axis of the report)."""
+        return any(k in PROTECTION_KEYS for o in self.overlays for k in o)
 
 
 @dataclass(frozen=True)
@@ -115,9 +155,16 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _label(value: Any) -> str:
-    """A short label for a scalar axis value (``3.0`` → ``3``, ``inf`` → ``inf``)."""
+    """A short label for a scalar axis value, exact but without a trailing ``.0``.
+
+    Example:
+        >>> [_label(v) for v in (3.0, 0.1, 1234567.0, 1e-5, float("-inf"), True, "iid")]
+        ['3', '0.1', '1234567', '1e-05', '-inf', 'True', 'iid']
+    """
     if isinstance(value, float):
-        return "inf" if math.isinf(value) else f"{value:g}"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     return str(value)
 
 
@@ -129,6 +176,8 @@ def _axis(name: str, values: Any) -> Axis:
             labelled value lacks a unique ``label``.
     """
     where = f"sweep.{name}"
+    if name in REPORT_COLUMNS:
+        raise ScenarioError(f"{where}: {name!r} names a column of the sweep report; choose another axis name")
     if not isinstance(values, list) or not values:
         raise ScenarioError(f"{where}: must be a non-empty list of values, got {values!r}")
     tables = all(isinstance(v, dict) for v in values)
@@ -176,10 +225,27 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _no_dp(raw: dict[str, Any]) -> None:
-    """Make ``raw`` the non-private reference: ``privacy.mode = "none"``, other modes' keys removed."""
+_UNBOUNDED = {"privacy.target-epsilon": "sample", "privacy.user-target-epsilon": "user"}
+_LEVELS = {"none": set(), "sample": {"sample"}, "user": {"user"}, "both": {"sample", "user"}}
+
+
+def _drop_levels(raw: dict[str, Any], levels: set[str]) -> None:
+    """Remove DP ``levels`` (``"sample"``, ``"user"``) whose ε was set to inf from ``raw``'s privacy mode.
+
+    ``both`` with an infinite sample-level ε becomes ``user`` (and the reverse);
+    with nothing left the mode is ``none``. The dropped levels' keys are removed.
+    """
     privacy = raw.get("privacy") if isinstance(raw.get("privacy"), dict) else {}
-    raw["privacy"] = {"mode": "none", **{k: v for k, v in privacy.items() if k in _NO_DP_KEYS}}
+    kept = _LEVELS[privacy.get("mode", "sample")] - levels
+    mode = {frozenset(): "none", frozenset({"sample"}): "sample", frozenset({"user"}): "user"}.get(
+        frozenset(kept), "both"
+    )
+    dropped = set()
+    if "sample" in levels:
+        dropped |= {*_SAMPLE_KEYS, "max-grad-norm"}
+    if "user" in levels:
+        dropped |= {*_USER_KEYS, *_ADAPTIVE_KEYS}
+    raw["privacy"] = {**{k: v for k, v in privacy.items() if k not in dropped}, "mode": mode}
 
 
 def _run_id(axes: tuple[Axis, ...], labels: tuple[str, ...]) -> str:
@@ -202,6 +268,10 @@ def _apply_quick(base: dict[str, Any], entries: dict[str, Any], quick: Any) -> t
             values = entries[key]
             if isinstance(values, list) and values and all(isinstance(v, dict) for v in values):
                 chosen = value if isinstance(value, list) else [value]
+                if not all(isinstance(c, str) for c in chosen):
+                    raise ScenarioError(
+                        f"sweep.quick.{key}: give the labels to keep (strings), got {value!r}"
+                    )
                 by_label = {v.get("label"): v for v in values}
                 missing = [c for c in chosen if c not in by_label]
                 if missing:
@@ -216,13 +286,17 @@ def _apply_quick(base: dict[str, Any], entries: dict[str, Any], quick: Any) -> t
     return base, entries
 
 
-def expand_sweep(raw: dict[str, Any], *, source: str, quick: bool = False) -> Sweep:
+def expand_sweep(
+    raw: dict[str, Any], *, source: str, quick: bool = False, base_dir: Path | None = None
+) -> Sweep:
     """Expand a parsed scenario file that has a ``[sweep]`` table.
 
     Args:
         raw: the parsed TOML (kebab-case keys), ``--set`` overrides already applied.
         source: the file name, for error messages.
         quick: apply the sweep's ``quick`` overrides (``fedsim run --quick``).
+        base_dir: the scenario file's folder: relative ``data.data-files`` paths set
+            by an axis or by ``quick`` are taken relative to it.
 
     Returns:
         The sweep; every run's scenario is validated and named ``<name>.<run id>``.
@@ -238,7 +312,9 @@ def expand_sweep(raw: dict[str, Any], *, source: str, quick: bool = False) -> Sw
     base = {k: v for k, v in raw.items() if k != SWEEP_KEY}
     entries = {k: v for k, v in table.items() if k not in RESERVED}
     try:
-        if quick and "quick" in table:
+        if quick and "quick" not in table:
+            raise ScenarioError("sweep: has no 'quick' table for --quick (e.g. quick = { seed = [0] })")
+        if quick:
             base, entries = _apply_quick(base, entries, table["quick"])
         axes = tuple(_axis(name, values) for name, values in entries.items())
         if not axes:
@@ -250,6 +326,9 @@ def expand_sweep(raw: dict[str, Any], *, source: str, quick: bool = False) -> Sw
             axis = next((a for a in axes if a.name == name), None)
             if axis is None or label not in axis.labels:
                 raise ScenarioError(f"sweep.reference.{name}: no axis {name!r} with label {label!r}")
+        missing = [a.name for a in axes if a.touches_privacy and a.name not in reference]
+        if reference and missing:
+            raise ScenarioError(f"sweep.reference: also give a label for the protection axes {missing}")
     except ScenarioError as err:
         raise ScenarioError(f"{source}: {err}") from None
     total = math.prod(len(a.labels) for a in axes)
@@ -258,20 +337,28 @@ def expand_sweep(raw: dict[str, Any], *, source: str, quick: bool = False) -> Sw
     name = base.get("name")
     if not isinstance(name, str):
         validate_scenario(base, source=source)  # reports the missing or invalid name
-    runs = []
+    runs, seen = [], {}
     for picks in itertools.product(*(range(len(a.labels)) for a in axes)):
         labels = tuple(a.labels[i] for a, i in zip(axes, picks, strict=True))
         run_raw = copy.deepcopy(base)
-        no_dp = False
+        unbounded = set()
         for axis, i in zip(axes, picks, strict=True):
             for key, value in axis.overlays[i].items():
-                if key in ("privacy.target-epsilon", "privacy.user-target-epsilon") and value == math.inf:
-                    no_dp = True
+                if key in _UNBOUNDED and value == math.inf:
+                    unbounded.add(_UNBOUNDED[key])
                     continue
                 _set(run_raw, key, value)
-        if no_dp:
-            _no_dp(run_raw)
+        if unbounded:
+            _drop_levels(run_raw, unbounded)
+        if base_dir is not None:
+            run_raw = resolve_data_files(run_raw, base_dir)
         run_id = _run_id(axes, labels)
+        if run_id in seen:
+            raise ScenarioError(
+                f"{source}: sweep: runs {seen[run_id]} and {list(labels)} would share the folder "
+                f"{run_id!r}; use labels that differ in letters, digits, '.', '-' or '_'"
+            )
+        seen[run_id] = list(labels)
         run_raw["name"] = f"{name}.{run_id}"[:100]
         scenario = validate_scenario(run_raw, source=f"{source} (sweep run {run_id})")
         runs.append(

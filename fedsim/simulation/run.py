@@ -268,11 +268,12 @@ def _audit(specs, *, model, train_set, test_set, parts, clients, rounds: int) ->
             trained=trained,
             rounds=rounds,
         )
-    except (ValueError, RuntimeError) as err:  # the audit must never lose a finished run
-        return {"error": f"the audit failed: {err}", "attacks": []}
+    except Exception as err:  # noqa: BLE001 - the audit must never lose a finished run
+        return {"error": f"the audit failed: {type(err).__name__}: {err}", "attacks": []}
 
 
 def _run_audit(specs, audit, *, model, train_set, test_set, parts, trained, rounds: int) -> dict:
+    """:func:`fedsim.audit.run_audit` with the run's data, model, training and federation."""
     fed = specs.federation
     return run_audit(
         model,

@@ -344,7 +344,7 @@ def read_scenario_file(path: str | Path, overrides: list[str] | None = None) -> 
         raise ScenarioError(f"{path}: not valid TOML: {err}") from None
     if not raw:
         raise ScenarioError(f"{path}: empty scenario; at least 'name' is required")
-    return _resolve_data_files(apply_overrides(raw, overrides or []), path.parent)
+    return resolve_data_files(apply_overrides(raw, overrides or []), path.parent)
 
 
 def source_name(path: str | Path, overrides: list[str] | None = None) -> str:
@@ -368,7 +368,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     return validate_scenario(raw, source=source_name(path, overrides))
 
 
-def _resolve_data_files(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+def resolve_data_files(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make relative ``data.data-files`` paths absolute, relative to the scenario file's folder."""
     data = raw.get("data")
     files = data.get("data-files") if isinstance(data, dict) else None

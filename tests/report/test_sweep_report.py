@@ -110,3 +110,17 @@ def test_sweep_report_averages_seeds_against_the_reference(sweep_dir):
 def test_sweep_report_of_a_folder_without_sweep_json_is_an_error(tmp_path):
     with pytest.raises(RunDirError, match="not a fedsim sweep"):
         render_sweep_report(tmp_path)
+
+
+def test_plots_show_dollar_signs_in_labels_as_typed(tmp_path):
+    # Arrange: matplotlib would parse "$\foo$" as (invalid) mathtext
+    from fedsim.report.sweep_data import Cell
+    from fedsim.report.sweep_plots import plot_audit, plot_frontier
+
+    cell = Cell(
+        "$\\foo$", "eps-$1", "sample-level DP", 1, 0.5, 0.0, 1.0, None, 0.5, None, 0.01, 0.0, 1.0, 2.0
+    )
+    # Act
+    paths = [plot_frontier([cell], tmp_path / "f.png"), plot_audit([cell], tmp_path / "a.png")]
+    # Assert
+    assert all(p.stat().st_size > 0 for p in paths)

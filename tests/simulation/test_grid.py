@@ -84,6 +84,15 @@ def test_quick_replaces_axes_and_base_keys():
         ({"reference": {"seed": "0"}}, "sweep: has no axes"),
         ({"federation.rounds": [2, -1]}, "sweep run rounds--1): federation.rounds: Input should be greater"),
         ({"federation.roundz": [2]}, "federation.roundz: unknown key; allowed keys here:"),
+        ({"status": [{"label": "a"}]}, "sweep.status: 'status' names a column of the sweep report"),
+        (
+            {
+                "privacy.target-epsilon": [1, 3],
+                "privacy.secure-aggregation": [True, False],
+                "reference": {"privacy.target-epsilon": "3"},
+            },
+            "sweep.reference: also give a label for the protection axes ['privacy.secure-aggregation']",
+        ),
         ({"privacy.target-epsilon": [0]}, "privacy.target-epsilon: Input should be greater than 0"),
     ],
 )
@@ -104,6 +113,55 @@ def test_quick_with_an_unknown_label_names_it():
         expand_sweep({**BASE, "sweep": table}, source="s.toml", quick=True)
     # Assert
     assert "sweep.quick.split: no such label ['x']; labels: ['iid']" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"seed": [0, 1]}, "sweep: has no 'quick' table for --quick"),
+        (
+            {"split": [{"label": "a", "seed": 1}], "quick": {"split": [{"label": "a"}]}},
+            "give the labels to keep",
+        ),
+    ],
+)
+def test_bad_quick_tables_name_the_problem(table, message):
+    # Act
+    with pytest.raises(ScenarioError) as err:
+        expand_sweep({**BASE, "sweep": table}, source="s.toml", quick=True)
+    # Assert
+    assert message in str(err.value)
+
+
+def test_infinite_epsilon_of_one_level_keeps_the_other():
+    # Arrange
+    privacy = {"mode": "both", "target-epsilon": 3.0, "user-target-epsilon": 8.0}
+    # Act
+    s = sweep(
+        {"privacy.user-target-epsilon": [8, math.inf], "privacy.target-epsilon": [3, math.inf]},
+        privacy=privacy,
+    )
+    # Assert
+    modes = {r.run_id: r.scenario.privacy.mode for r in s.runs}
+    assert modes == {
+        "user-target-epsilon-8_target-epsilon-3": "both",
+        "user-target-epsilon-8_target-epsilon-inf": "user",
+        "user-target-epsilon-inf_target-epsilon-3": "sample",
+        "user-target-epsilon-inf_target-epsilon-inf": "none",
+    }
+
+
+def test_data_files_set_by_an_axis_are_relative_to_the_scenario_file(tmp_path):
+    # Arrange
+    raw = {
+        "name": "h",
+        "data": {"dataset": "mnist"},
+        "sweep": {"files": [{"label": "a", "data": {"data-files": {"train": "a.parquet"}}}]},
+    }
+    # Act
+    s = expand_sweep(raw, source="s.toml", base_dir=tmp_path)
+    # Assert
+    assert s.runs[0].scenario.data.data_files == {"train": str(tmp_path / "a.parquet")}
 
 
 def test_quick_on_a_plain_scenario_is_an_error(tmp_path):
@@ -130,3 +188,13 @@ def test_the_study_expands_to_every_protection_split_model_and_seed():
     central = next(r.scenario for r in full.runs if r.labels["protection"] == "central")
     assert central.federation.num_clients == 1
     assert full.reference == {"protection": "fl"}
+
+
+def test_labels_that_would_share_a_folder_are_an_error():
+    # Arrange
+    table = {"split": [{"label": "a/b", "seed": 1}, {"label": "a b", "seed": 2}]}
+    # Act
+    with pytest.raises(ScenarioError) as err:
+        sweep(table)
+    # Assert
+    assert "runs ['a/b'] and ['a b'] would share the folder 'split-a-b'" in str(err.value)
