@@ -18,12 +18,10 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from flwr.app import ArrayRecord  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 
-from fedsim.audit import ShadowFederation, run_audit  # noqa: E402
 from fedsim.data import load_dataset  # noqa: E402
 from fedsim.models import build_model  # noqa: E402
 from fedsim.partition import partition_stats  # noqa: E402
@@ -37,6 +35,7 @@ from fedsim.privacy import (  # noqa: E402
     resolve_user_noise_multiplier,
 )
 from fedsim.results import RoundRecord, RunResult  # noqa: E402
+from fedsim.simulation.auditing import audit_run  # noqa: E402
 from fedsim.simulation.backend import ConfigurationError, backend_config  # noqa: E402
 from fedsim.simulation.client_app import (  # noqa: E402
     client_partitions,
@@ -173,7 +172,7 @@ def run_scenario(
         )
     final = recorder.rounds[-1]
     clients = recorder.client_records(sizes, tiers=tiers, budgets=budgets)
-    audit = _audit(
+    audit = audit_run(
         specs,
         model=recorder.model,
         train_set=train_set,
@@ -244,58 +243,6 @@ def _apps(specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord, user: Us
         specs, recorder=recorder, initial_arrays=initial_arrays, user_dp=user_dp
     )
     return server, create_secagg_client_app(specs, user_dp=user_dp)
-
-
-def _audit(specs, *, model, train_set, test_set, parts, clients, rounds: int) -> dict | None:
-    """The membership-inference audit of the final global model (None if disabled or nobody trained).
-
-    Members are drawn from the clients that trained at least once. LiRA's shadow
-    models are trained, without DP, by FedAvg over IID clients with the run's
-    client count, ``rounds`` rounds, cohort size and local training.
-    """
-    audit = specs.audit
-    trained = [c for c in clients if c.rounds_trained > 0]
-    if not audit.enabled or not trained:
-        return None
-    try:
-        return _run_audit(
-            specs,
-            audit,
-            model=model,
-            train_set=train_set,
-            test_set=test_set,
-            parts=parts,
-            trained=trained,
-            rounds=rounds,
-        )
-    except Exception as err:  # noqa: BLE001 - the audit must never lose a finished run
-        return {"error": f"the audit failed: {type(err).__name__}: {err}", "attacks": []}
-
-
-def _run_audit(specs, audit, *, model, train_set, test_set, parts, trained, rounds: int) -> dict:
-    """:func:`fedsim.audit.run_audit` with the run's data, model, training and federation."""
-    fed = specs.federation
-    return run_audit(
-        model,
-        member_pool=train_set.subset(np.concatenate([parts[c.client] for c in trained])),
-        test_set=test_set,
-        spec=audit,
-        delta=specs.privacy.target_delta,
-        device=get_device(),
-        model_factory=lambda seed: build_model(
-            specs.model,
-            input_shape=train_set.input_shape,
-            num_classes=train_set.num_classes,
-            vocab_size=train_set.vocab_size,
-            seed=seed,
-        ),
-        train=specs.train,
-        federation=ShadowFederation(
-            num_clients=fed.num_clients,
-            rounds=max(rounds, 1),
-            clients_per_round=cohort_size(fed.num_clients, fed.fraction_train),
-        ),
-    )
 
 
 def _one_round_epsilon(plan, privacy) -> float:
