@@ -14,6 +14,14 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from fedsim.results import RunResult  # noqa: E402
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` as a PNG (110 dpi), close it and return ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plain_text(plot):
     """Draw ``plot`` with matplotlib's mathtext off: user labels such as ``$x$`` are shown as typed."""
 
@@ -46,10 +54,7 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     ax_loss.grid(alpha=0.3)
     for ax in (ax_acc, ax_loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @plain_text
@@ -84,10 +89,7 @@ def plot_epsilon(result: RunResult, path: Path) -> Path:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @plain_text
@@ -123,7 +125,4 @@ def plot_partition(result: RunResult, path: Path) -> Path:
     ax_size.barh(range(clients), sizes, color="tab:blue")
     ax_size.set(xlabel="examples", title="Partition size")
     ax_size.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fedsim.report.plots import plain_text  # noqa: E402
+from fedsim.report.plots import plain_text, save_figure  # noqa: E402
 from fedsim.report.sweep_data import group_of  # noqa: E402
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -89,10 +89,7 @@ def plot_frontier(cells: list, path: Path) -> Path:
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @plain_text
@@ -113,10 +110,7 @@ def plot_audit(cells: list, path: Path) -> Path:
         ax.set_xticks(x, [c.protection for c in in_group], rotation=45, ha="right", fontsize=7)
         ax.set(title=group, ylabel="attack AUC (0.5 = guessing)", ylim=(0.4, 1.0))
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 @plain_text
@@ -150,7 +144,4 @@ def plot_rounds(
         ax.set(title=group, xlabel="round", ylabel="test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
