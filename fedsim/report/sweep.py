@@ -199,7 +199,8 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
         "![privacy-utility frontier](frontier.png)",
         "",
         "Final accuracy against ε (log scale), one colour per group; error bars: ± one standard "
-        "deviation over seeds. Runs without DP are horizontal dashed lines. The points are "
+        "deviation over seeds. Runs without DP are horizontal lines (dashed, dotted, dash-dotted, in "
+        "the order of the tables). The points are "
         "`summary.csv`'s `x_epsilon` and `accuracy_mean`.",
         "",
         "## Membership-inference audit",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from fedsim.report.plots import plain_text, save_figure  # noqa: E402
 from fedsim.report.sweep_data import group_of  # noqa: E402
@@ -30,14 +32,14 @@ def plot_frontier(cells: list, path: Path) -> Path:
     Args:
         cells: :class:`fedsim.report.sweep.Cell` objects; cells with an ε are points
             (sample-level DP runs of one mechanism joined by a line, sorted by ε),
-            cells without one are horizontal dashed reference lines.
+            cells without one are horizontal reference lines (dashed, dotted, dash-dotted).
         path: the PNG to write.
     """
     groups = list(dict.fromkeys(c.group for c in cells))
     colours = _colours(groups)
     mechanisms = list(dict.fromkeys(c.mechanism for c in cells if c.x_epsilon is not None))
     markers = {m: _MARKERS[i % len(_MARKERS)] for i, m in enumerate(mechanisms)}
-    fig, ax = plt.subplots(figsize=(8.5, 5))
+    fig, ax = plt.subplots(figsize=(12, 5.5))
     has_points = False
     for group in groups:
         colour = colours[group]
@@ -72,23 +74,27 @@ def plot_frontier(cells: list, path: Path) -> Path:
                     xytext=(4, 4),
                     color=colour,
                 )
-        for c in (c for c in cells if c.group == group and c.x_epsilon is None):
+        references = [c for c in cells if c.group == group and c.x_epsilon is None]
+        for c, style in zip(references, itertools.cycle(["--", ":", "-."]), strict=False):
             ax.axhline(
                 100 * c.accuracy_mean,
                 color=colour,
-                linestyle="--",
+                linestyle=style,
                 linewidth=1,
                 label=f"{group}: {c.protection} ({c.mechanism})",
             )
     if has_points:
         ax.set_xscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")  # mathtext is off: no "$10^{0}$" labels
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     ax.set(
         xlabel="ε (accountant; sample-level, else user-level)",
         ylabel="final test accuracy (%)",
         title="Privacy–utility frontier",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return save_figure(fig, path)
 
 
