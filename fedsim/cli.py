@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 2 bad input (scenario file, ``--set``, output folder,
 missing data or resources), with a one-line-per-problem message and no
-traceback; 1 a run that failed while running (in a sweep: any run failed).
+traceback; 1 a run that failed while running (in a sweep: any run failed); 130 interrupted
+(Ctrl-C): finished runs are kept, and running the same command again resumes a sweep.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.console import Console
 from fedsim.runner import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     describe_privacy,
     execute_run,
     print_error,
@@ -89,7 +91,39 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True, highlight=False)
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
     handler = {"run": _run, "report": _report}[args.command]
-    return handler(args, console, errors)
+    try:
+        return handler(args, console, errors)
+    except KeyboardInterrupt:
+        errors.print(
+            "interrupted: finished runs are kept and the interrupted one was not written; "
+            "run the same command again to resume a sweep"
+        )
+        _exit_now(EXIT_INTERRUPTED)
+
+
+def _exit_now(code: int) -> None:
+    """Stop Ray (for at most 10 s) and exit at once.
+
+    Flower's simulation leaves its ServerApp thread waiting after an interrupt,
+    so an ordinary exit would wait for it forever.
+    """
+    import os
+    import threading
+
+    def shutdown() -> None:
+        try:
+            import ray
+
+            ray.shutdown()
+        except BaseException:  # noqa: BLE001, S110 - exiting anyway
+            pass
+
+    stopper = threading.Thread(target=shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=10)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "describe_privacy", "main"]

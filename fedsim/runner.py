@@ -16,6 +16,7 @@ from rich.markup import escape
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 def print_error(errors: Console, err: object, prefix: str = "") -> None:
@@ -246,15 +247,21 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
             console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
             shutil.rmtree(run_dir)
         failure: list[str] = []
-        code = execute_run(
-            run.scenario,
-            run_dir,
-            console=console,
-            errors=errors,
-            verbose=verbose,
-            source=source,
-            failure=failure,
-        )
+        try:
+            code = execute_run(
+                run.scenario,
+                run_dir,
+                console=console,
+                errors=errors,
+                verbose=verbose,
+                source=source,
+                failure=failure,
+            )
+        except KeyboardInterrupt:
+            entry["status"] = "interrupted"
+            manifest["status"] = "interrupted"
+            write_sweep_manifest(out_dir, manifest)
+            raise
         entry["status"] = "complete" if code == EXIT_OK else "failed"
         entry["error"] = "; ".join(failure) or None
         worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
@@ -291,6 +298,7 @@ def scenario_or_sweep(path: Path, overrides: list[str], *, quick: bool) -> tuple
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "describe_privacy",
     "execute_run",

@@ -98,7 +98,8 @@ def run_audit(
 
     Returns:
         ``{"members", "nonmembers", "confidence", "delta", "shadow_models",
-        "shadow_training", "audit_s", "attacks": [AttackMetrics as dicts]}``.
+        "shadow_training", "notes", "audit_s", "attacks": [AttackMetrics as dicts]}``;
+        ``notes`` says why an attack was not run (LiRA when a shadow model diverged).
 
     Raises:
         ValueError: if fewer than 10 members or non-members are available, or
@@ -112,7 +113,7 @@ def run_audit(
     member_idx = np.sort(rng.choice(len(member_pool), size=m, replace=False))
     members = member_pool.subset(member_idx)
     nonmembers = test_set.subset(np.sort(rng.choice(len(test_set), size=m, replace=False)))
-    attacks = []
+    attacks, notes = [], []
     # Bonferroni over the attacks: every attack's bound holds together with probability ≥ spec.confidence
     each = 1 - (1 - spec.confidence) / (2 if spec.shadow_models else 1)
     scores_in = _finite(loss_threshold_scores(example_losses(model, members, device=device)))  # 2
@@ -136,14 +137,22 @@ def run_audit(
             seed=spec.seed,
             federation=None if spec.shadow_epochs else federation,
         )
-        scores = _finite(
-            lira_scores(_finite(logit_confidence(model, target, device=device)), _finite(conf), in_mask)
-        )
-        attacks.append(
-            attack_metrics(
-                scores[:m], scores[m:], attack="lira", delta=delta, confidence=each, seed=spec.seed
+        diverged = int((~np.isfinite(conf).all(axis=1)).sum())
+        if diverged:  # a diverged shadow model says nothing about membership: no LiRA rather than a wrong one
+            notes.append(
+                f"LiRA was not run: {diverged} of {spec.shadow_models} shadow models diverged (non-finite "
+                "outputs; they train without DP's clipping, at the run's learning rate). Lower "
+                "federation.learning-rate or train them centrally with audit.shadow-epochs."
             )
-        )
+        else:
+            scores = _finite(
+                lira_scores(_finite(logit_confidence(model, target, device=device)), conf, in_mask)
+            )
+            attacks.append(
+                attack_metrics(
+                    scores[:m], scores[m:], attack="lira", delta=delta, confidence=each, seed=spec.seed
+                )
+            )
     return {  # 4
         "members": m,
         "nonmembers": m,
@@ -151,6 +160,7 @@ def run_audit(
         "delta": delta,
         "shadow_models": spec.shadow_models,
         "shadow_training": _shadow_training(spec, federation),
+        "notes": notes,
         "audit_s": time.perf_counter() - start,
         "attacks": [asdict(a) for a in attacks],
     }

@@ -76,6 +76,13 @@ def audit_section(summary: dict[str, Any]) -> str:
             f"({audit.get('shadow_training')}) on the member pool less the audited members plus half "
             "of the audited examples each; a mismatch with the audited training only weakens the attack.",
         ]
+    lines += [f"\n**{escape(note)}**" for note in audit.get("notes") or []]
+    if audit["nonmembers"] < 1000:
+        lines += [
+            "",
+            f"With {audit['nonmembers']} non-members the smallest non-zero FPR is 1/{audit['nonmembers']}, "
+            "so TPR @ 0.1 % FPR is the TPR at FPR 0.",
+        ]
     if eps is None and summary.get("user_epsilon") is not None:
         lines += [
             "",

@@ -61,7 +61,9 @@ def _cell_row(c: Cell, reference: Cell | None) -> list[Any]:
         c.protection,
         c.mechanism,
         c.runs,
-        f"{100 * c.accuracy_mean:.2f} ± {100 * c.accuracy_sd:.2f}",
+        f"{100 * c.accuracy_mean:.2f} ± {100 * c.accuracy_sd:.2f}"
+        if c.runs > 1
+        else f"{100 * c.accuracy_mean:.2f}",
         delta,
         None if c.epsilon is None else f"{c.epsilon:.3f}",
         None if c.user_epsilon is None else f"{c.user_epsilon:.3f}",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 # Characters that would otherwise start Markdown markup inside a cell (the cell end ``|``, escapes,
-# code spans, emphasis, links and images, autolinks, entities, strikethrough). ``_`` between two
-# letters or digits is left alone: it cannot open or close emphasis there (CommonMark, "left- and
-# right-flanking delimiter runs"), so names such as ``eps-1_dirichlet-0.1`` stay readable.
-_MARKUP = re.compile(r"[\\`*\[\]<&|~]|_(?![^\W_])|(?<![^\W_])_")
+# code spans, emphasis, links and images, autolinks, entities, strikethrough, GitHub's ``$`` maths).
+# ``_`` between two letters or digits is left alone: it cannot open or close emphasis there
+# (CommonMark, "left- and right-flanking delimiter runs"), so names such as ``eps-1_dirichlet-0.1``
+# stay readable.
+_MARKUP = re.compile(r"[\\`*\[\]<&|~$]|_(?![^\W_])|(?<![^\W_])_")
 _LINE_BREAK = re.compile(r"\r\n?|\n")
 
 

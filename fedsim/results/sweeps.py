@@ -46,6 +46,9 @@ def check_sweep_dir(out_dir: Path) -> None:
 def write_sweep_manifest(sweep_dir: Path, manifest: dict[str, Any]) -> None:
     """Write ``sweep.json`` atomically (a temporary file, then a rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{SWEEP_FILE}.", dir=sweep_dir)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600); sweep.json is an ordinary file
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")

@@ -320,7 +320,7 @@ class AuditSection(_Section):
     """``[audit]``: the membership-inference audit of the final global model (see :mod:`fedsim.audit`)."""
 
     enabled: bool = True
-    shadow_models: Annotated[int, Field(ge=0, le=64, multiple_of=2)] = 0
+    shadow_models: Annotated[int, Field(ge=0, le=64)] = 0
     max_examples: Annotated[int, Field(ge=20, le=1_000_000)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     shadow_epochs: Annotated[int, Field(ge=1, le=10_000)] | None = None
@@ -328,7 +328,7 @@ class AuditSection(_Section):
     @model_validator(mode="after")
     def _lira_needs_four(self) -> AuditSection:
         """LiRA estimates IN and OUT statistics per example: at least 2 shadow models of each."""
-        if 0 < self.shadow_models < 4:
+        if self.shadow_models and (self.shadow_models < 4 or self.shadow_models % 2):
             raise ValueError("'shadow-models' must be 0 (the loss attack only) or an even number ≥ 4")
         return self
 

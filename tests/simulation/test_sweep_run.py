@@ -3,10 +3,14 @@
 import csv
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from tests.fixtures.cli import fedsim, read_csv
+from tests.fixtures.cli import ROOT, fedsim, read_csv
 
 SWEEP = """
 name = "sweep-smoke"
@@ -54,7 +58,7 @@ def test_sweep_runs_reports_and_resumes(tmp_path):
     assert cells["target-epsilon=inf"]["x_epsilon"] == ""  # the reference line, not a point
     text = (out / "report.md").read_text()
     assert "2 of 2 runs complete." in text
-    assert f"{100 * private['final_accuracy']:.2f} ± 0.00" in text
+    assert f"| {100 * private['final_accuracy']:.2f} |" in text  # one seed: no spread shown
 
     # Act: an interrupted sweep (the second run never finished) is run again
     stamp = (out / "runs" / "target-epsilon-8" / "summary.json").stat().st_mtime_ns
@@ -80,3 +84,33 @@ def test_sweep_refuses_a_folder_that_is_not_a_sweep(tmp_path):
     assert result.returncode == 2
     assert "not empty and not an earlier fedsim sweep (no sweep.json)" in result.stderr
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_and_the_same_command_resumes_it(tmp_path):
+    # Arrange: start the sweep and wait for its first run to finish
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "fedsim.cli", "run", str(path), "--out", str(out)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out / "runs" / "target-epsilon-8" / "summary.json").exists():
+        time.sleep(0.5)
+    time.sleep(8)  # well into the second run
+    # Act: Ctrl-C
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=90)
+    # Assert: it stops at once, says how to resume, and shows no report as complete
+    assert proc.returncode == 130, stdout + stderr
+    assert "run the same command again to resume" in stderr
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert [r["status"] for r in manifest["runs"]] == ["complete", "interrupted"]
+    assert not (out / "report.md").exists()
+    # Act: the same command again
+    again = fedsim("run", str(path), "--out", str(out))
+    # Assert
+    assert again.returncode == 0, again.stderr
+    assert "[1/2] target-epsilon-8: already complete, skipped" in again.stdout
+    assert json.loads((out / "sweep.json").read_text())["status"] == "complete"
