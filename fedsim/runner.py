@@ -10,6 +10,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
+import tomli_w
 from rich.console import Console
 from rich.markup import escape
 
@@ -169,13 +170,7 @@ def _same_scenario(run_dir: Path, scenario) -> bool:
         saved = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return False
-    return saved == tomllib.loads(_toml(scenario.to_toml_dict()))
-
-
-def _toml(value: dict) -> str:
-    import tomli_w
-
-    return tomli_w.dumps(value)
+    return saved == tomllib.loads(tomli_w.dumps(scenario.to_toml_dict()))  # the same round trip as the save
 
 
 def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:

@@ -34,42 +34,28 @@ def audit_run(specs, *, model, train_set, test_set, parts, clients, rounds: int)
     trained = [c for c in clients if c.rounds_trained > 0]
     if not audit.enabled or not trained:
         return None
+    fed = specs.federation
     try:
-        return _run_audit(
-            specs,
-            audit,
-            model=model,
-            train_set=train_set,
+        return run_audit(
+            model,
+            member_pool=train_set.subset(np.concatenate([parts[c.client] for c in trained])),
             test_set=test_set,
-            parts=parts,
-            trained=trained,
-            rounds=rounds,
+            spec=audit,
+            delta=specs.privacy.target_delta,
+            device=get_device(),
+            model_factory=lambda seed: build_model(
+                specs.model,
+                input_shape=train_set.input_shape,
+                num_classes=train_set.num_classes,
+                vocab_size=train_set.vocab_size,
+                seed=seed,
+            ),
+            train=specs.train,
+            federation=ShadowFederation(
+                num_clients=fed.num_clients,
+                rounds=max(rounds, 1),
+                clients_per_round=cohort_size(fed.num_clients, fed.fraction_train),
+            ),
         )
     except Exception as err:  # noqa: BLE001 - the audit must never lose a finished run
         return {"error": f"the audit failed: {type(err).__name__}: {err}", "attacks": []}
-
-
-def _run_audit(specs, audit, *, model, train_set, test_set, parts, trained, rounds: int) -> dict:
-    """:func:`fedsim.audit.run_audit` with the run's data, model, training and federation."""
-    fed = specs.federation
-    return run_audit(
-        model,
-        member_pool=train_set.subset(np.concatenate([parts[c.client] for c in trained])),
-        test_set=test_set,
-        spec=audit,
-        delta=specs.privacy.target_delta,
-        device=get_device(),
-        model_factory=lambda seed: build_model(
-            specs.model,
-            input_shape=train_set.input_shape,
-            num_classes=train_set.num_classes,
-            vocab_size=train_set.vocab_size,
-            seed=seed,
-        ),
-        train=specs.train,
-        federation=ShadowFederation(
-            num_clients=fed.num_clients,
-            rounds=max(rounds, 1),
-            clients_per_round=cohort_size(fed.num_clients, fed.fraction_train),
-        ),
-    )

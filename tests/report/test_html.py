@@ -7,7 +7,7 @@ import pytest
 from fedsim.report import render_report
 from fedsim.report.html import write_html
 from fedsim.results import ClientRecord, save_run
-from tests.report.test_render import finished
+from tests.report.test_render import DP_RUN, finished
 
 SCRIPT = "<script>alert(1)</script>"
 SCENARIO = f'x{SCRIPT} & "q" | y'
@@ -19,18 +19,15 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 def hostile_run(tmp_path):
     """A finished DP run whose scenario, tier, user and class names all carry markup."""
     result = finished(
-        scenario=SCENARIO,
-        dataset="kjv",
-        model="lstm",
-        partitioner="natural-id",
-        privacy_mode="sample",
-        delta=1e-5,
-        target_epsilon=2.0,
-        epsilon_mean=1.4,
-        accountant="rdp",
-        max_grad_norm=1.0,
-        client_users=USERS,
-        class_names=["<", "&"],
+        **{
+            **DP_RUN,
+            "scenario": SCENARIO,
+            "dataset": "kjv",
+            "model": "lstm",
+            "partitioner": "natural-id",
+            "client_users": USERS,
+            "class_names": ["<", "&"],
+        }
     )
     result.clients = [ClientRecord(c.client, c.examples, 1, 1.5, 1.1, 0.1, tier=TIER) for c in result.clients]
     return save_run(result, tmp_path / "run")

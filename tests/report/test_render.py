@@ -14,19 +14,23 @@ def finished(**summary):
     return result
 
 
+DP_RUN = {
+    "dataset": "digits",
+    "model": "cnn",
+    "partitioner": "iid",
+    "privacy_mode": "sample",
+    "delta": 1e-5,
+    "target_epsilon": 2.0,
+    "epsilon_mean": 1.4,
+    "accountant": "rdp",
+    "max_grad_norm": 1.0,
+}
+"""Summary keys of a finished sample-level DP run on digits."""
+
+
 def test_report_references_existing_plots_and_tables(tmp_path):
     # Arrange
-    result = finished(
-        dataset="digits",
-        model="cnn",
-        partitioner="iid",
-        privacy_mode="sample",
-        delta=1e-5,
-        target_epsilon=2.0,
-        epsilon_mean=1.4,
-        accountant="rdp",
-        max_grad_norm=1.0,
-    )
+    result = finished(**DP_RUN)
     out = save_run(result, tmp_path / "run")
     # Act
     text = render_report(out).read_text()
