@@ -20,7 +20,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 import warnings
 
@@ -29,6 +31,7 @@ import torch
 from torch import nn
 
 warnings.filterwarnings("ignore")
+START_ENV = dict(os.environ)  # before fedsim's import sets its defaults
 
 JOB = [
     "data.dataset=fashion-mnist",
@@ -71,37 +74,122 @@ def in_process_fedavg(specs) -> tuple[float, list[float], float]:
     return time.perf_counter() - start, rounds, acc
 
 
+FRAMEWORK_JOB = [
+    "data.dataset=fashion-mnist",
+    "federation.num-clients=4",
+    "federation.rounds=50",
+    "federation.local-steps=10",
+    "federation.batch-size=64",
+    "federation.learning-rate=0.5",
+    "federation.strategy=fedavg",
+    "federation.server-momentum=0.0",
+    "privacy.target-epsilon=3.0",
+    "audit.enabled=false",
+]
+FRAMEWORK_TARGET = 1.15
+
+
 def framework_overhead() -> list[tuple[str, str, str]]:
+    """(1) The same 50-round job through Flower + Ray and through the in-process loop."""
     from fedsim.simulation.run import run_scenario
     from fedsim.simulation.scenario import load_scenario
 
-    scenario = load_scenario(
-        "scenarios/quickstart.toml", JOB + ["federation.strategy=fedavg", "federation.server-momentum=0.0"]
-    )
-    # Same total parallelism: the in-process loop uses all cores for one client at a time,
-    # the simulation runs one client per core.
+    scenario = load_scenario("scenarios/quickstart.toml", FRAMEWORK_JOB)
+    # Same total parallelism: the in-process loop uses both cores for one client at a time
+    # (2 torch threads), the simulation runs one client per core (2 Ray actors x 1 CPU).
     t0 = time.perf_counter()
     result = run_scenario(scenario)
     flower_wall = time.perf_counter() - t0
     flower_rounds = [r.round_s for r in result.rounds[1:]]
     local_wall, local_rounds, local_acc = in_process_fedavg(scenario.specs())
     f_steady, l_steady = statistics.median(flower_rounds[1:]), statistics.median(local_rounds[1:])
+    start_up = flower_wall - sum(flower_rounds)
     return [
-        ("job", "Fashion-MNIST, CNN, 4 clients x 4 rounds, 5 DP-SGD steps of 256 each", ""),
+        ("job", "Fashion-MNIST, CNN, 4 clients x 50 rounds, 10 DP-SGD steps of 64 each (ε 3)", ""),
         (
             "Flower + Ray wall (s)",
             f"{flower_wall:.1f}",
             f"accuracy {100 * result.summary['final_accuracy']:.1f} %",
         ),
+        ("  of which start-up before round 1 (s)", f"{start_up:.1f}", "Ray, actors, node registry, data"),
         (
             "in-process loop wall (s)",
             f"{local_wall:.1f}",
-            f"accuracy {100 * local_acc:.1f} % (data already cached)",
+            f"accuracy {100 * local_acc:.1f} % (data loaded once)",
         ),
-        ("ratio, whole run", f"{flower_wall / local_wall:.2f}", "Ray start-up included"),
         ("Flower + Ray round, median of rounds 2+ (s)", f"{f_steady:.2f}", ""),
         ("in-process round, median of rounds 2+ (s)", f"{l_steady:.2f}", ""),
-        ("ratio, per round", f"{f_steady / l_steady:.2f}", "2 Ray workers x 1 CPU vs 1 process x 2 threads"),
+        ("ratio per round", f"{f_steady / l_steady:.2f}", "2 Ray actors x 1 CPU vs 1 process x 2 threads"),
+        (
+            "FIGURE 1: ratio, whole 50-round run",
+            f"{flower_wall / local_wall:.2f}",
+            _verdict(flower_wall / local_wall, FRAMEWORK_TARGET),
+        ),
+    ]
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"target <= {target:g}: {'met' if value <= target else 'NOT met'}"
+
+
+def _rss_mib() -> float:
+    """This process's resident set size now (Linux /proc), MiB."""
+    for line in open("/proc/self/status", encoding="ascii"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+MANY_JOB = [
+    "data.dataset=fashion-mnist",
+    "federation.num-clients=10000",
+    "federation.fraction-train=0.01",
+    "federation.rounds=50",
+    "federation.local-steps=1",
+    "federation.batch-size=4",
+    "federation.strategy=fedavg",
+    "federation.server-momentum=0.0",
+    "privacy.target-epsilon=8.0",
+    "audit.enabled=false",
+]
+MANY_TARGET = 1.05
+
+
+def many_clients() -> list[tuple[str, str, str]]:
+    """(3) 10,000 registered clients, 100 per round, 50 rounds: driver memory and time per round."""
+    import resource
+
+    from fedsim.simulation.run import run_scenario
+    from fedsim.simulation.scenario import load_scenario
+
+    rss: dict[int, float] = {}
+    t0 = time.perf_counter()
+    result = run_scenario(
+        load_scenario("scenarios/quickstart.toml", MANY_JOB),
+        on_round=lambda r: rss.setdefault(r.round, _rss_mib()),
+    )
+    wall = time.perf_counter() - t0
+    rounds = [r.round_s for r in result.rounds[1:]]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ratio = rss[50] / rss[5]
+    trained = sum(c.rounds_trained > 0 for c in result.clients)
+    return [
+        (
+            "job",
+            "Fashion-MNIST (6 examples per client), CNN, 10,000 clients, 100 per round, 50 rounds, DP ε 8",
+            "",
+        ),
+        ("driver RSS after round 5 / round 50 (MiB)", f"{rss[5]:.0f} / {rss[50]:.0f}", ""),
+        ("FIGURE 3: RSS(round 50) / RSS(round 5)", f"{ratio:.3f}", _verdict(ratio, MANY_TARGET)),
+        ("driver peak RSS (MiB)", f"{peak:.0f}", "ru_maxrss of the driver process"),
+        (
+            "time per round, median (s)",
+            f"{statistics.median(rounds):.2f}",
+            f"min {min(rounds):.2f}, max {max(rounds):.2f}",
+        ),
+        ("wall (s)", f"{wall:.0f}", f"start-up before round 1: {wall - sum(rounds):.0f} s"),
+        ("clients that trained", f"{trained}", f"ε_max {result.summary['epsilon_max']:.3f}"),
+        ("final accuracy", f"{100 * result.summary['final_accuracy']:.1f} %", ""),
     ]
 
 
@@ -170,7 +258,7 @@ def _dp_case(model_name: str, data, batch: int, repeats: int) -> list[tuple[str,
     label = f"{model_name} on {data.name}, batch {batch}"
     plain = time_steps(plain_step_fn(), repeats)
     rows = [(f"{label}: non-private step (ms)", f"{1000 * plain:.1f}", f"{batch / plain:.0f} samples/s")]
-    for mode in ("ghost", "hooks", "functorch"):
+    for mode in MODES:
         try:
             t = time_steps(dp_step_fn(mode), repeats)
         except Exception as err:  # noqa: BLE001 - a mode Opacus does not support for this model
@@ -178,7 +266,20 @@ def _dp_case(model_name: str, data, batch: int, repeats: int) -> list[tuple[str,
             continue
         rows.append((f"{label}: DP-SGD step, {mode} (ms)", f"{1000 * t:.1f}", f"{batch / t:.0f} samples/s"))
         rows.append((f"{label}: ratio DP ({mode}) / non-private", f"{t / plain:.2f}", ""))
+        if model_name == "cnn" and mode == DP_MODE:
+            rows.append(
+                (
+                    "FIGURE 2: DP-SGD step / non-private step, CNN, CPU",
+                    f"{t / plain:.2f}",
+                    _verdict(t / plain, DP_TARGET),
+                )
+            )
     return rows
+
+
+MODES = ("ghost", "hooks", "functorch")
+DP_MODE = "ghost"  # privacy.grad-sample-mode's default
+DP_TARGET = 2.0
 
 
 def secagg_cost() -> list[tuple[str, str, str]]:
@@ -216,30 +317,59 @@ def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
     )
 
 
+def gpu_note() -> list[tuple[str, str, str]]:
+    """(4) GPU: measured by bench/gpu_check.sh on a machine with one; here only whether CUDA is visible."""
+    if torch.cuda.is_available():
+        return [
+            ("FIGURE 4: GPU", "CUDA visible", "run bench/gpu_check.sh for clients per GPU and time per round")
+        ]
+    return [("FIGURE 4: GPU", "not measured", "no CUDA GPU on this machine; run bench/gpu_check.sh on one")]
+
+
+SECTIONS = {
+    "dp": ("(2) DP-SGD step vs non-private step, per grad-sample mode (CNN, LSTM)", lambda: dp_step_cost()),
+    "framework": ("(1) Flower + Ray vs in-process loop, same 50-round job", framework_overhead),
+    "many": ("(3) 10,000 clients, 100 per round, 50 rounds: driver memory", many_clients),
+    "gpu": ("(4) GPU", gpu_note),
+    "secagg": ("(extra) SecAgg+ vs plain aggregation (same job through Flower + Ray)", secagg_cost),
+}
+DEFAULT = ("dp", "framework", "many", "gpu")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["framework", "dp", "secagg"])
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="repeatable")
     args = parser.parse_args()
+    from fedsim.simulation.run import WORKER_MALLOC_ENV
+
+    # The benchmark process runs under the allocator settings fedsim gives the Ray workers
+    # (glibc reads them at start-up), so both sides of every ratio use the same malloc.
+    if any(START_ENV.get(k) != v for k, v in WORKER_MALLOC_ENV.items()):
+        env = {**os.environ, **WORKER_MALLOC_ENV}
+        os.execve(sys.executable, [sys.executable, "-m", "bench.run", *sys.argv[1:]], env)
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=130)
+    console = Console(width=150)
     console.print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA {torch.cuda.is_available()}"
     )
-    sections = {
-        "dp": ("(b) DP-SGD step vs non-private step, per grad-sample mode (CNN, LSTM)", dp_step_cost),
-        "framework": ("(a) Flower + Ray vs in-process loop (same client function)", framework_overhead),
-        "secagg": ("(c) SecAgg+ vs plain aggregation (same job through Flower + Ray)", secagg_cost),
-    }
-    for key in ["dp", "framework", "secagg"]:
-        if args.only and key != args.only:
-            continue
-        title, fn = sections[key]
+    figures = []
+    for key in args.only or DEFAULT:
+        title, fn = SECTIONS[key]
         table = Table(title=title, title_justify="left")
         for col in ("measure", "value", "note"):
             table.add_column(col)
         for row in fn():
+            table.add_row(*row)
+            if row[0].startswith("FIGURE"):
+                figures.append(row)
+        console.print(table)
+    if figures:
+        table = Table(title="The figures and their targets", title_justify="left")
+        for col in ("figure", "value", "target"):
+            table.add_column(col)
+        for row in figures:
             table.add_row(*row)
         console.print(table)
 

@@ -1,4 +1,7 @@
-"""fedsim command line: run a scenario or a sweep (fedsim run FILE), re-render a report (fedsim report DIR).
+"""fedsim command line: run a scenario or sweep, resume a run, re-render a report.
+
+``fedsim run FILE`` runs a scenario or a sweep, ``fedsim run --resume DIR``
+continues an interrupted run, ``fedsim report DIR`` re-renders a report.
 
 Exit codes: 0 success; 2 bad input (scenario file, ``--set``, output folder,
 missing data or resources), with a one-line-per-problem message and no
@@ -32,7 +35,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a scenario (or every run of a sweep) and write its report")
-    run.add_argument("scenario", type=Path, help="scenario TOML file (with a [sweep] table: a sweep)")
+    run.add_argument(
+        "scenario", type=Path, nargs="?", help="scenario TOML file (with a [sweep] table: a sweep)"
+    )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the interrupted run in DIR from its last complete round (instead of a scenario)",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="attach to an existing Ray cluster ('auto', 'host:port', 'ray://host:10001'); "
+        "the same as --set resources.ray-address=ADDRESS",
+    )
     run.add_argument(
         "--out", type=Path, help="output folder (default: reports/<scenario name>; --quick adds -quick)"
     )
@@ -52,8 +69,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    import json
+
     from fedsim.simulation.scenario import ScenarioError
 
+    if args.ray_address is not None:
+        args.overrides.append(f"resources.ray-address={json.dumps(args.ray_address)}")
+    if args.resume is not None:
+        return _resume(args, console, errors)
+    if args.scenario is None:
+        print_error(errors, "fedsim run: give a scenario file, or --resume DIR")
+        return EXIT_BAD_INPUT
     try:
         loaded, is_sweep = scenario_or_sweep(args.scenario, args.overrides, quick=args.quick)
     except ScenarioError as err:
@@ -65,6 +91,37 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         return run_sweep(loaded, out_dir, console=console, errors=errors, verbose=args.verbose, source=source)
     out_dir = args.out or Path("reports") / loaded.name
     return execute_run(loaded, out_dir, console=console, errors=errors, verbose=args.verbose, source=source)
+
+
+def _resume(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """``fedsim run --resume DIR``: continue an interrupted run with its own scenario (only Ray may move)."""
+    from fedsim.results.store import RunDirError
+    from fedsim.simulation.checkpoint import read_checkpoint
+    from fedsim.simulation.scenario import ScenarioError, load_scenario
+
+    moved = [o for o in args.overrides if not o.startswith("resources.ray-address=")]
+    if args.scenario is not None or args.quick or moved or args.out is not None:
+        print_error(
+            errors,
+            "--resume DIR continues the run in DIR with its own scenario; "
+            "drop the scenario file, --set, --quick and --out (only --ray-address may change)",
+        )
+        return EXIT_BAD_INPUT
+    try:
+        checkpoint = read_checkpoint(args.resume)
+        scenario = load_scenario(args.resume / "scenario.toml", args.overrides)
+    except (RunDirError, ScenarioError) as err:
+        print_error(errors, err)
+        return EXIT_BAD_INPUT
+    return execute_run(
+        scenario,
+        args.resume,
+        console=console,
+        errors=errors,
+        verbose=args.verbose,
+        source=str(args.resume / "scenario.toml"),
+        resume=checkpoint,
+    )
 
 
 def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:

@@ -62,17 +62,25 @@ def execute_run(
     verbose: bool,
     source: str,
     failure: list[str] | None = None,
+    resume=None,
 ) -> int:
     """Run one validated scenario, save it to ``out_dir`` and render its report.
 
+    The run's progress is written to ``out_dir`` after every round (an earlier
+    complete run there is removed when the new one starts), so a killed run can
+    be continued with ``fedsim run --resume out_dir``.
+
     Args:
         scenario: a :class:`fedsim.simulation.scenario.Scenario`.
-        out_dir: the run directory (missing, empty or an earlier complete run).
+        out_dir: the run directory (missing, empty or an earlier complete run;
+            when resuming, the interrupted run's).
         console: progress and results (stdout).
         errors: error lines (stderr).
         verbose: show Flower's and Ray's logs and tracebacks.
         source: the scenario file's name, for error messages.
         failure: if given, the error message of a failed run is appended to it.
+        resume: the :class:`fedsim.simulation.checkpoint.Checkpoint` of the
+            interrupted run in ``out_dir`` to continue, or None to start afresh.
 
     Returns:
         The exit code: 0, 1 (the run failed; nothing written) or 2 (bad input).
@@ -86,12 +94,14 @@ def execute_run(
 
     from fedsim.report import render_report
     from fedsim.results import save_run
-    from fedsim.results.store import RunDirError, check_writable_run_dir
+    from fedsim.results.store import RunDirError, check_writable_run_dir, complete_summary
     from fedsim.simulation.run import ConfigurationError, run_scenario
 
     try:
-        check_writable_run_dir(out_dir)
-    except RunDirError as err:
+        check_writable_run_dir(out_dir, progress=resume is not None)
+        if resume is None and complete_summary(out_dir) is not None:
+            shutil.rmtree(out_dir)  # the earlier run is replaced; this run's progress goes here
+    except (RunDirError, OSError) as err:
         return fail(err, EXIT_BAD_INPUT)
     f = scenario.federation
     console.print(
@@ -105,6 +115,7 @@ def execute_run(
         eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
         eps += f"  user ε {record.user_epsilon:.3f}" if record.user_epsilon is not None else ""
         eps += f"  skipped {record.clients_skipped}" if record.clients_skipped else ""
+        eps += f"  failed {record.clients_failed}" if record.clients_failed else ""
         label = "initial" if record.round == 0 else f"round {record.round}/{f.rounds}"
         console.print(
             f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
@@ -113,14 +124,19 @@ def execute_run(
         )
 
     try:
-        result = run_scenario(scenario, verbose=verbose, on_round=on_round)
+        if resume is not None:
+            console.print(f"  resuming after round {resume.round}", highlight=False)
+        result = run_scenario(scenario, verbose=verbose, on_round=on_round, run_dir=out_dir, resume=resume)
     except ConfigurationError as err:
         return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
     except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose
         if verbose:
             errors.print_exception()
         code = fail(err, EXIT_FAILED, prefix="the run failed: ")
-        errors.print("nothing was written; rerun with --verbose for Flower's and Ray's logs")
+        errors.print(
+            "no result was written (rounds completed so far are in rounds.csv, and 'fedsim run --resume' "
+            "continues from the last one); rerun with --verbose for Flower's and Ray's logs"
+        )
         return code
     try:
         save_run(result, out_dir)
@@ -173,6 +189,25 @@ def _same_scenario(run_dir: Path, scenario) -> bool:
     return saved == tomllib.loads(tomli_w.dumps(scenario.to_toml_dict()))  # the same round trip as the save
 
 
+def _checkpoint_of(run_dir: Path, scenario):
+    """The checkpoint of an interrupted run of exactly ``scenario`` in ``run_dir``, or None."""
+    from fedsim.results.store import RunDirError, is_progress_dir
+    from fedsim.simulation.checkpoint import read_checkpoint
+
+    if not is_progress_dir(run_dir):
+        return None
+    try:
+        checkpoint = read_checkpoint(run_dir)
+    except RunDirError:
+        return None
+
+    def resolved(raw: dict) -> dict:
+        return tomllib.loads(tomli_w.dumps(raw))  # the same round trip as scenario.toml's
+
+    same = resolved(checkpoint.scenario) == resolved(scenario.to_toml_dict())
+    return checkpoint if same else None
+
+
 def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
     """Run every run of a sweep that is not already complete, then write the sweep report.
 
@@ -182,8 +217,9 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
        earlier sweep report and write ``sweep.json`` with every run pending;
     2. for each grid point: skip it if ``runs/<run id>`` already holds a complete
        run of the same resolved scenario (so an interrupted sweep resumes),
-       else run, save and report it (an incomplete folder left there, which
-       only the sweep writes, is replaced); ``sweep.json`` is rewritten after each run;
+       else run, save and report it: an interrupted run of the same scenario
+       continues from its checkpoint, any other incomplete folder there (which
+       only the sweep writes) is replaced; ``sweep.json`` is rewritten after each run;
     3. render the sweep report (``report.md``, ``report.html``, plots, ``runs.csv``).
 
     Args:
@@ -238,7 +274,8 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
             entry["status"] = "complete"
             continue
         console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
-        if run_dir.is_dir() and complete_summary(run_dir) is None:  # left by an interrupted run
+        resume = _checkpoint_of(run_dir, run.scenario)
+        if resume is None and run_dir.is_dir() and complete_summary(run_dir) is None:  # interrupted
             console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
             shutil.rmtree(run_dir)
         failure: list[str] = []
@@ -251,6 +288,7 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
                 verbose=verbose,
                 source=source,
                 failure=failure,
+                resume=resume,
             )
         except KeyboardInterrupt:
             entry["status"] = "interrupted"

@@ -3,6 +3,8 @@
 from fedsim.aggregation.strategies import (
     WEIGHT_KEY,
     ClientReply,
+    Cohorts,
+    FailedClient,
     available_strategies,
     create_strategy,
     is_aggregated,
@@ -12,6 +14,8 @@ from fedsim.aggregation.strategies import (
 __all__ = [
     "WEIGHT_KEY",
     "ClientReply",
+    "Cohorts",
+    "FailedClient",
     "available_strategies",
     "create_strategy",
     "is_aggregated",

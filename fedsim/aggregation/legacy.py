@@ -28,6 +28,7 @@ from flwr.server.strategy import FedAvg, FedAvgM
 
 from fedsim.aggregation.strategies import (
     ClientReply,
+    FailedClient,
     ReleaseCallback,
     ReplyCallback,
     RoundConfigCallback,
@@ -114,7 +115,7 @@ def _with_legacy_hooks(base: type) -> type:
             replies = [
                 ClientReply(server_round, int(r.metrics["partition-id"]), dict(r.metrics)) for _, r in results
             ]
-            self._on_train_replies(replies, [_failure_reason(f) for f in failures])
+            self._on_train_replies(replies, [FailedClient(None, _failure_reason(f)) for f in failures])
             trained = [(proxy, res) for proxy, res in results if is_aggregated(res.metrics)]
             if not trained:  # every reply has weight 0 (skipped clients): the global model stays
                 return None, {}

@@ -114,6 +114,7 @@ def _read_splits(name: str, spec: DataSpec):
     from flwr_datasets import FederatedDataset
 
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a failed read is reported once, below
     fmt = HUB_FORMATS[name]
     files = spec.files()
     if files:

@@ -52,6 +52,17 @@ class PrivacyLedger:
             raise ValueError(f"client {client} already recorded round {server_round}")
         self._history[client].append((server_round, event))
 
+    def entries(self) -> list[tuple[int, int, float, float, int]]:
+        """Every recorded round as ``(client, server_round, noise_multiplier, sample_rate, steps)``.
+
+        By client, then in recording order: what a checkpoint stores (:meth:`record` them back).
+        """
+        return [
+            (client, r, e.noise_multiplier, e.sample_rate, e.steps)
+            for client in sorted(self._history)
+            for r, e in self._history[client]
+        ]
+
     def history(self, client: int) -> list[tuple[int, PrivacyEvent]]:
         """``(server_round, event)`` pairs of ``client``, in recording order."""
         return list(self._history.get(client, []))

@@ -30,6 +30,9 @@ class RoundRecord:
             without user-level DP).
         clipping_norm: user-level clipping norm the updates were clipped to (None without).
         user_epsilon: user-level ε after this round (None without user-level DP).
+        failed_clients: partition ids of the sampled clients that failed this round
+            (an error, or no reply within the round timeout), space-separated; ``?``
+            for a client whose id is unknown (SecAgg+'s legacy path); None if none failed.
     """
 
     round: int
@@ -47,6 +50,7 @@ class RoundRecord:
     user_noise_multiplier: float | None = None
     clipping_norm: float | None = None
     user_epsilon: float | None = None
+    failed_clients: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,15 @@ A complete run directory holds::
 
 Files are written to a temporary sibling directory which then replaces the
 target, so a crash never leaves a half-written run that looks complete.
+
+While a run trains, its directory holds its progress instead, each file
+replaced atomically after every round (:func:`write_progress`)::
+
+    scenario.toml     the resolved scenario
+    rounds.csv        the rounds completed so far
+    checkpoint.pt     what ``fedsim run --resume`` continues from (fedsim.simulation.checkpoint)
+
+and no ``summary.json``, so it is never taken for a complete run.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ import tomli_w
 from fedsim.results.records import ClientRecord, RoundRecord, RunResult
 
 RUN_FILES = ("scenario.toml", "rounds.csv", "clients.csv", "partition.csv", "summary.json")
+CHECKPOINT_FILE = "checkpoint.pt"
+PROGRESS_FILES = ("scenario.toml", "rounds.csv", CHECKPOINT_FILE)
 COMPLETE = "complete"
 
 
@@ -61,20 +72,36 @@ def complete_summary(run_dir: Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) and summary.get("status") == COMPLETE else None
 
 
-def check_writable_run_dir(out_dir: Path) -> None:
+def is_progress_dir(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds only a run in progress (or an interrupted one): :data:`PROGRESS_FILES`."""
+    run_dir = Path(run_dir)
+    names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
+    return CHECKPOINT_FILE in names and names <= set(PROGRESS_FILES)
+
+
+def check_writable_run_dir(out_dir: Path, *, progress: bool = False) -> None:
     """Check, before a run starts, that its results can be written to ``out_dir``.
 
     ``out_dir`` may be missing, empty, or a complete earlier fedsim run (which is
-    replaced whole). Its parent must be writable.
+    replaced whole); with ``progress``, also a run in progress (the run being
+    resumed or finished). Its parent must be writable.
 
     Raises:
         RunDirError: if ``out_dir`` is a file, a non-empty directory that is not
-            a complete fedsim run, or its parent cannot be created or written.
+            a complete fedsim run (an interrupted one is named, with how to resume it),
+            or its parent cannot be created or written.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"{out_dir}: exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and complete_summary(out_dir) is None:
+        if is_progress_dir(out_dir):
+            if progress:
+                return
+            raise RunDirError(
+                f"{out_dir}: holds an interrupted run; continue it with 'fedsim run --resume {out_dir}', "
+                "or choose another --out or delete it"
+            )
         raise RunDirError(
             f"{out_dir}: not empty and not a complete fedsim run (no summary.json marked complete); "
             "choose another --out or empty it"
@@ -98,12 +125,41 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def replace_file(path: Path, write) -> None:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary sibling, which then replaces it."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_progress(run_dir: Path, *, scenario: dict[str, Any], rounds: list[RoundRecord]) -> None:
+    """Write a run's progress after a round: ``scenario.toml`` (once) and ``rounds.csv``, atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "scenario.toml").is_file():
+        replace_file(
+            run_dir / "scenario.toml", lambda p: p.write_text(tomli_w.dumps(scenario), encoding="utf-8")
+        )
+    names = [f.name for f in fields(RoundRecord)]
+    replace_file(
+        run_dir / "rounds.csv",
+        lambda p: write_csv(p, names, [[getattr(r, n) for n in names] for r in rounds]),
+    )
+
+
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
     """Write ``result`` to ``out_dir`` atomically.
 
     Args:
         result: the run.
-        out_dir: the run directory; an earlier fedsim run there is replaced.
+        out_dir: the run directory; an earlier fedsim run there, or this run's
+            progress (:func:`write_progress`), is replaced.
 
     Returns:
         ``out_dir`` as a Path.
@@ -112,7 +168,7 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         RunDirError: if ``out_dir`` is not a replaceable run directory.
     """
     out_dir = Path(out_dir)
-    check_writable_run_dir(out_dir)  # again: the folder may have changed while the run trained
+    check_writable_run_dir(out_dir, progress=True)  # again: the folder may have changed while the run trained
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     umask = os.umask(0)
     os.umask(umask)

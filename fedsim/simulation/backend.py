@@ -71,6 +71,9 @@ def check_ray_address(address: str, *, timeout_s: float = 5.0) -> None:
 def backend_config(specs, *, verbose: bool) -> dict:
     """The Ray backend configuration for ``run_simulation``.
 
+    Each client actor reserves ``client_cpus`` CPUs and ``client_gpus`` of a GPU
+    (fractions share one GPU), and Ray restarts it if its process is killed.
+
     Raises:
         ConfigurationError: if clients ask for a GPU on a local run without one
             (Flower's actor pool would otherwise wait forever), or for more CPUs
@@ -90,7 +93,12 @@ def backend_config(specs, *, verbose: bool) -> dict:
     init_args: dict = {"address": fed.ray_address, "include_dashboard": False}
     if not verbose:
         init_args.update({"logging_level": logging.ERROR, "log_to_driver": False})
-    return {
-        "init_args": init_args,
-        "client_resources": {"num_cpus": fed.client_cpus, "num_gpus": fed.client_gpus},
+    # Ray restarts a client actor whose worker process dies (Flower would keep
+    # handing messages to the dead actor): the message it held fails, later ones run.
+    resources = {
+        "num_cpus": fed.client_cpus,
+        "num_gpus": fed.client_gpus,
+        "max_restarts": -1,
+        "max_task_retries": 1,
     }
+    return {"init_args": init_args, "client_resources": resources}

@@ -31,6 +31,7 @@ from fedsim.privacy import (
     plain_state_dict,
     plan_client_round,
 )
+from fedsim.simulation.faults import inject_fault
 
 
 @lru_cache(maxsize=4)
@@ -211,22 +212,35 @@ def create_client_app(specs) -> ClientApp:
             pickled to the Ray workers with the app).
 
     Returns:
-        A ``ClientApp`` whose ``train`` handler runs :func:`run_client_round` on
-        the message's ``"arrays"`` and replies with ``"arrays"`` and ``"metrics"``.
+        A ``ClientApp`` whose ``train`` handler first injects the scenario's
+        ``[faults]`` (:func:`fedsim.simulation.faults.inject_fault`), then runs
+        :func:`client_round` on the message's ``"arrays"`` and replies with
+        ``"arrays"`` and ``"metrics"``; its ``query`` handler replies with the
+        client's ``partition-id`` (the server's node registry:
+        :func:`fedsim.simulation.server_app.discover_partitions`).
     """
     app = ClientApp(mods=client_mods(specs.privacy.user_level))
 
     @app.train()
     def handle_train(msg: Message, context: Context) -> Message:
         config = msg.content["config"]
+        partition_id, server_round = int(context.node_config["partition-id"]), int(config["server-round"])
+        inject_fault(specs.faults, partition_id=partition_id, server_round=server_round)
         state_dict, metrics = client_round(
             specs,
-            partition_id=int(context.node_config["partition-id"]),
-            server_round=int(config["server-round"]),
+            partition_id=partition_id,
+            server_round=server_round,
             state_dict=msg.content["arrays"].to_torch_state_dict(),
             config=config,
         )
         reply = RecordDict({"arrays": ArrayRecord(state_dict), "metrics": MetricRecord(metrics)})
+        return Message(content=reply, reply_to=msg)
+
+    @app.query()
+    def handle_query(msg: Message, context: Context) -> Message:
+        reply = RecordDict(
+            {"metrics": MetricRecord({"partition-id": int(context.node_config["partition-id"])})}
+        )
         return Message(content=reply, reply_to=msg)
 
     return app

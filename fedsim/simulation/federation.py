@@ -21,6 +21,8 @@ class FederationSpec:
         client_gpus: GPU fraction per client, ≥ 0 (e.g. 0.25: four clients per GPU).
         ray_address: ``"local"`` to start a private Ray instance, or the address
             of an existing cluster (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``).
+        round_timeout: seconds the server waits for a round's replies; a client
+            that has not replied by then counts as failed (Flower's ``timeout``).
     """
 
     num_clients: int
@@ -32,6 +34,7 @@ class FederationSpec:
     client_cpus: float
     client_gpus: float
     ray_address: str
+    round_timeout: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.num_clients < 1 or self.rounds < 1:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 from flwr.app import ArrayRecord, MetricRecord
 
-from fedsim.aggregation import ClientReply, is_skipped
+from fedsim.aggregation import ClientReply, FailedClient, is_skipped
 from fedsim.aggregation.user_dp import release_state
 from fedsim.client import evaluate
 from fedsim.data import ArrayDataset
 from fedsim.privacy import BudgetGuard, PrivacyEvent, PrivacyLedger, ReleaseLedger, release_noise_multiplier
 from fedsim.results import ClientRecord, RoundRecord
 from fedsim.simulation.client_app import BLOCKED_CLIENTS_KEY
-
-
-class ClientFailure(RuntimeError):
-    """Every sampled client failed in a round; the message carries the first reason."""
 
 
 class RunStopped(Exception):
@@ -64,6 +60,8 @@ class RunRecorder:
             goes on while any client can train.
         user: user-level accounting, or None without DP-FedAvg.
         max_grad_norm: DP-SGD clipping norm, reported per round.
+        on_checkpoint: called after each round with :meth:`state_dict` and the
+            global model's weights (the run's checkpoint writer), or None.
     """
 
     test_set: ArrayDataset
@@ -76,13 +74,26 @@ class RunRecorder:
     when_too_few: str = "stop"
     user: UserLevelAccounting | None = None
     max_grad_norm: float | None = None
+    on_checkpoint: Callable[[dict, dict], None] | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
     stop_reason: str | None = None
+    first_error: str | None = None
+    server: object | None = None
+    server_state: dict | None = None
     _pending: list[ClientReply] = field(default_factory=list)
-    _pending_errors: list[str] = field(default_factory=list)
+    _pending_failed: list[FailedClient] = field(default_factory=list)
     _rounds_trained: dict[int, int] = field(default_factory=dict)
     _release: tuple[float | None, float | None] = (None, None)
     _last_time: float = field(default_factory=time.perf_counter)
+
+    def attach_server(self, strategy) -> None:
+        """Give the recorder the ServerApp's outermost strategy, whose ``state_dict`` each checkpoint holds.
+
+        A resumed run's saved server state (:meth:`load_state_dict`) is loaded into it here.
+        """
+        self.server = strategy
+        if self.server_state is not None:
+            strategy.load_state_dict(self.server_state)
 
     def attach_user_dp(self, wrapper) -> None:
         """Give the recorder the ServerApp's DP-FedAvg wrapper, whose settings each round is accounted by."""
@@ -141,16 +152,18 @@ class RunRecorder:
         )
         return PrivacyEvent(z, user.sample_rate, 1)
 
-    def on_train_replies(self, replies: list[ClientReply], errors: list[str]) -> None:
-        """Record one round's client replies in the ledger (the strategy's hook).
+    def on_train_replies(self, replies: list[ClientReply], failed: list[FailedClient]) -> None:
+        """Record one round's client replies in the ledger, and its failed clients (the strategy's hook).
+
+        A failed client (an error, or no reply in time) is charged no ε: its
+        update was never aggregated, so nothing derived from its data was released.
 
         Raises:
-            ClientFailure: if no client of the round succeeded.
             RuntimeError: if a client trained with other DP-SGD parameters than planned.
         """
-        if errors and not replies:
-            raise ClientFailure(f"every sampled client failed; first error: {errors[0]}")
-        self._pending, self._pending_errors = replies, errors
+        self._pending, self._pending_failed = replies, failed
+        if failed and self.first_error is None:
+            self.first_error = failed[0].reason
         for reply in replies:
             if is_skipped(reply.metrics):
                 continue
@@ -210,7 +223,7 @@ class RunRecorder:
             epsilon_max=eps_max,
             epsilon_mean=eps_mean,
             clients_trained=len(trained),
-            clients_failed=len(self._pending_errors) if server_round > 0 else 0,
+            clients_failed=len(self._pending_failed) if server_round > 0 else 0,
             train_loss=train_loss,
             round_s=now - self._last_time if server_round > 0 else 0.0,
             clients_skipped=len(replies) - len(trained),
@@ -219,12 +232,69 @@ class RunRecorder:
             user_noise_multiplier=user_z,
             clipping_norm=clip,
             user_epsilon=user_eps,
+            failed_clients=" ".join(
+                "?" if f.partition_id is None else str(f.partition_id) for f in self._pending_failed
+            )
+            or None,
         )
         self._last_time = now
-        self._pending, self._pending_errors, self._release = [], [], (None, None)
+        self._pending, self._pending_failed, self._release = [], [], (None, None)
         self.rounds.append(record)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.state_dict(), arrays.to_torch_state_dict())
         self.on_round(record)
         return MetricRecord({"accuracy": metrics.accuracy, "loss": metrics.loss})
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs from the server side, after the last recorded round.
+
+        Plain Python values and tensors only (``torch.load(weights_only=True)`` reads it):
+        the round records, both privacy ledgers, the budget guard's stopped
+        clients, rounds trained per client, the first client error and the
+        server optimiser's state (:meth:`fedsim.aggregation.strategies.RoundHooks.state_dict`,
+        with NumPy arrays as tensors). Random state needs no entry: cohorts, client
+        seeds, faults and server noise are all drawn from ``(seed, round)``.
+        """
+        server = self.server.state_dict() if self.server is not None else {"momentum": None, "clipping": {}}
+        momentum = server["momentum"]
+        return {
+            "round": self.rounds[-1].round if self.rounds else 0,
+            "rounds": [asdict(r) for r in self.rounds],
+            "ledger": self.ledger.entries() if self.ledger is not None else [],
+            "user_ledger": (
+                [(r, e.noise_multiplier, e.sample_rate, e.steps) for r, e in self.user.ledger.history()]
+                if self.user is not None
+                else []
+            ),
+            "stopped_round": dict(self.guard.stopped_round) if self.guard is not None else {},
+            "rounds_trained": dict(self._rounds_trained),
+            "first_error": self.first_error,
+            "momentum": [torch.from_numpy(m.copy()) for m in momentum] if momentum is not None else None,
+            "clipping": dict(server["clipping"]),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` before a resumed run's first round.
+
+        The server optimiser's part waits in :attr:`server_state` until the
+        ServerApp's strategy exists (:meth:`attach_server`).
+        """
+        self.rounds = [RoundRecord(**r) for r in state["rounds"]]
+        if self.ledger is not None:
+            for client, server_round, sigma, rate, steps in state["ledger"]:
+                self.ledger.record(client, server_round=server_round, event=PrivacyEvent(sigma, rate, steps))
+        if self.user is not None:
+            for server_round, z, rate, steps in state["user_ledger"]:
+                self.user.ledger.record(server_round, PrivacyEvent(z, rate, steps))
+        if self.guard is not None:
+            self.guard.stopped_round.update(state["stopped_round"])
+        self._rounds_trained = dict(state["rounds_trained"])
+        self.first_error = state["first_error"]
+        momentum = state["momentum"]
+        self.server_state = {
+            "momentum": [m.numpy() for m in momentum] if momentum is not None else None,
+            "clipping": state["clipping"],
+        }
 
     def client_records(
         self, sizes: list[int], *, tiers: list[str | None], budgets: list[float | None]

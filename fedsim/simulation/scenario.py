@@ -24,10 +24,12 @@ from fedsim.data import DataSpec, dataset_info
 from fedsim.models import MODEL_INPUTS, ModelSpec
 from fedsim.partition import PartitionSpec
 from fedsim.privacy import BudgetTier, PrivacyBudget, UserLevelDP
+from fedsim.simulation.faults import FaultSpec
 from fedsim.simulation.federation import FederationSpec
 from fedsim.simulation.sections import (
     AuditSection,
     DataSection,
+    FaultsSection,
     FederationSection,
     ModelSection,
     PrivacySection,
@@ -36,6 +38,10 @@ from fedsim.simulation.sections import (
     _kebab,
     _Section,
 )
+
+HANG_MARGIN_S = 1.0
+"""Default ``faults.hang-s`` beyond the round timeout: a hung client holds its Ray actor (its CPU
+slot) while it hangs, as a stalled device would, so a longer hang also delays the next round."""
 
 
 class Scenario(_Section):
@@ -49,6 +55,7 @@ class Scenario(_Section):
     privacy: PrivacySection = PrivacySection.model_validate({})
     resources: ResourcesSection = ResourcesSection()
     audit: AuditSection = AuditSection()
+    faults: FaultsSection = FaultsSection()
 
     @model_validator(mode="after")
     def _model_reads_data(self) -> Scenario:
@@ -83,6 +90,19 @@ class Scenario(_Section):
             ]
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _hang_outlasts_the_round(self) -> Scenario:
+        """A ``hang`` fault must sleep past ``federation.round-timeout`` (default: 1 s past it)."""
+        f = self.faults
+        if f.kind == "hang" and f.hang_s is not None and f.hang_s <= self.federation.round_timeout:
+            raise ValueError(
+                f"faults.hang-s = {f.hang_s:g} must be longer than federation.round-timeout = "
+                f"{self.federation.round_timeout:g} (a hang is a client that misses the round)"
+            )
+        if f.kind != "hang" and f.hang_s is not None:
+            raise ValueError('faults.hang-s only applies to kind = "hang"')
         return self
 
     @model_validator(mode="after")
@@ -173,6 +193,7 @@ class Scenario(_Section):
                 client_cpus=r.client_cpus,
                 client_gpus=r.client_gpus,
                 ray_address=r.ray_address,
+                round_timeout=f.round_timeout,
             ),
             audit=AuditSpec(
                 enabled=self.audit.enabled,
@@ -180,6 +201,12 @@ class Scenario(_Section):
                 confidence=self.audit.confidence,
                 shadow_models=self.audit.shadow_models,
                 shadow_epochs=self.audit.shadow_epochs,
+                seed=self.seed,
+            ),
+            faults=FaultSpec(
+                rate=self.faults.rate,
+                kind=self.faults.kind,
+                hang_s=self.faults.hang_s or f.round_timeout + HANG_MARGIN_S,
                 seed=self.seed,
             ),
         )
@@ -208,13 +235,18 @@ class ScenarioSpecs:
     privacy: PrivacyBudget
     federation: FederationSpec
     audit: AuditSpec
+    faults: FaultSpec = FaultSpec()
+
+
+MAX_SCENARIO_BYTES = 1_000_000
+"""Largest scenario file read (a scenario or sweep file is a few kilobytes)."""
 
 
 def _parse_value(text: str) -> Any:
     """Parse a ``--set`` value as a TOML value; bare words are strings."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # RecursionError: arrays nested too deeply
         return text
 
 
@@ -262,10 +294,19 @@ def _table_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _clip(text: str, limit: int = 200) -> str:
+    """``text``, or its first ``limit`` characters and its length, so an error line stays short."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
-    """One line for one pydantic error: the dotted key, what is wrong, what is allowed."""
-    loc = [str(part) for part in error["loc"]]
-    key = ".".join(loc) if loc else "(file)"
+    """One line for one pydantic error: the dotted key, what is wrong, what is allowed.
+
+    A key with a control character (a newline, NUL) is quoted, and long keys and
+    values are clipped, so the line stays one short line.
+    """
+    loc = [str(part) if str(part).isprintable() else repr(str(part)) for part in error["loc"]]
+    key = _clip(".".join(loc)) if loc else "(file)"
     kind = error["type"]
     if kind == "extra_forbidden":
         section: type[BaseModel] | None = model
@@ -292,8 +333,8 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     if isinstance(got, dict):  # a rule across keys of one table; the message names them
         return f"{key}: {message}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{key}: must be a table ([{key}]), got {got!r}"
-    return f"{key}: {message} (got {got!r})"
+        return f"{key}: must be a table ([{key}]), got {_clip(repr(got))}"
+    return f"{key}: {message} (got {_clip(repr(got))})"
 
 
 def validate_scenario(raw: dict[str, Any], *, source: str) -> Scenario:
@@ -324,12 +365,15 @@ def read_scenario_file(path: str | Path, overrides: list[str] | None = None) -> 
             Relative ``data.data-files`` paths are taken relative to the file's folder.
 
     Raises:
-        ScenarioError: if the file is missing, unreadable, not UTF-8, not TOML or
-            empty; the message names the file.
+        ScenarioError: if the file is missing, unreadable, larger than
+            :data:`MAX_SCENARIO_BYTES`, not UTF-8, not TOML or empty; the message
+            names the file.
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")  # a leading byte-order mark is tolerated
+        with path.open("rb") as f:
+            data = f.read(MAX_SCENARIO_BYTES + 1)  # bounded: the path may be /dev/zero
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is tolerated
     except FileNotFoundError:
         raise ScenarioError(f"{path}: no such scenario file") from None
     except IsADirectoryError:
@@ -338,10 +382,14 @@ def read_scenario_file(path: str | Path, overrides: list[str] | None = None) -> 
         raise ScenarioError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise ScenarioError(f"{path}: cannot read ({err.strerror})") from None
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"{path}: larger than {MAX_SCENARIO_BYTES} bytes; a scenario is a short file")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{path}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: arrays or inline tables nested too deeply to read") from None
     if not raw:
         raise ScenarioError(f"{path}: empty scenario; at least 'name' is required")
     return resolve_data_files(apply_overrides(raw, overrides or []), path.parent)

@@ -163,6 +163,7 @@ class FederationSection(_Section):
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 64
     learning_rate: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 0.1
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    round_timeout: Annotated[float, Field(gt=0, le=604_800, allow_inf_nan=False)] = 3600.0
 
     @model_validator(mode="after")
     def _server_optimiser_needs_fedavgm(self) -> FederationSection:
@@ -331,6 +332,14 @@ class AuditSection(_Section):
         if self.shadow_models and (self.shadow_models < 4 or self.shadow_models % 2):
             raise ValueError("'shadow-models' must be 0 (the loss attack only) or an even number ≥ 4")
         return self
+
+
+class FaultsSection(_Section):
+    """``[faults]``: client failures injected on purpose (see :mod:`fedsim.simulation.faults`)."""
+
+    rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    kind: Literal["exception", "hang", "crash"] = "exception"
+    hang_s: Annotated[float, Field(gt=0, le=604_800, allow_inf_nan=False)] | None = None
 
 
 class ResourcesSection(_Section):

@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
-from flwr.app import ArrayRecord, ConfigRecord, Context
+import time
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from fedsim.aggregation import create_strategy
+from fedsim.aggregation import Cohorts, create_strategy
 from fedsim.aggregation.user_dp import wrap_user_level
 from fedsim.privacy import cohort_size
 from fedsim.simulation.recorder import RunRecorder, RunStopped
 
 
+class NodeRegistryError(RuntimeError):
+    """The server could not learn which Flower node holds which client."""
+
+
+def discover_partitions(grid: Grid, num_clients: int, *, timeout_s: float = 600.0) -> tuple[int, ...]:
+    """The Flower node id of every client, indexed by partition id.
+
+    Flower's simulation gives nodes random ids and tells only each node its
+    ``partition-id``; one ``query`` message per node (answered by the
+    ClientApp's query handler) gives the server the mapping, once per run. It
+    lets the server sample cohorts by partition id with a seed, and name the
+    clients that failed.
+
+    Raises:
+        NodeRegistryError: if fewer than ``num_clients`` nodes connect, or any
+            node's answer is missing or an error, within ``timeout_s`` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while len(nodes := sorted(grid.get_node_ids())) < num_clients:
+        if time.monotonic() > deadline:
+            raise NodeRegistryError(f"only {len(nodes)} of {num_clients} clients connected")
+        time.sleep(0.05)
+    queries = [Message(RecordDict(), dst_node_id=node, message_type=MessageType.QUERY) for node in nodes]
+    replies = list(grid.send_and_receive(queries, timeout=max(1.0, deadline - time.monotonic())))
+    errors = [r.error.reason for r in replies if r.has_error()]
+    if errors or len(replies) != len(nodes):
+        reason = errors[0] if errors else f"{len(nodes) - len(replies)} client(s) did not answer"
+        raise NodeRegistryError(f"could not learn the clients' partition ids: {reason}")
+    node_ids = [0] * num_clients
+    for reply in replies:
+        node_ids[int(reply.content["metrics"]["partition-id"])] = reply.metadata.src_node_id
+    return tuple(node_ids)
+
+
 def create_server_app(
-    specs, *, recorder: RunRecorder, initial_arrays: ArrayRecord, user_noise_multiplier: float | None = None
+    specs,
+    *,
+    recorder: RunRecorder,
+    initial_arrays: ArrayRecord,
+    user_noise_multiplier: float | None = None,
+    round_offset: int = 0,
 ) -> ServerApp:
     """Build the ServerApp for a scenario.
 
     Pipeline of its ``main``:
 
+    0. learn each client's node id (:func:`discover_partitions`), so that
+       cohorts are sampled by partition id from ``(seed, round)``;
     1. create the scenario's strategy (FedAvg by default), sampling
        ``fraction_train`` of the clients each round, asking ``recorder`` before
        each round which clients' budgets are spent (or whether the run stops),
@@ -25,10 +68,11 @@ def create_server_app(
        aggregating them weighted by ``"weight"`` (examples; 1 under user-level DP);
     2. under user-level DP, wrap it in Flower's DP-FedAvg wrapper and show the
        wrapper to ``recorder``, which accounts each round's release;
-    3. evaluate the initial model on the test set (round 0);
-    4. for each round: send the global arrays to the cohort, aggregate, and
-       evaluate the new global model on the test set (``recorder.evaluate``),
-       until the last round or until ``recorder`` stops the run.
+    3. evaluate the initial model on the test set (round 0; skipped when resuming);
+    4. for each round: send the global arrays to the cohort, wait at most
+       ``federation.round-timeout`` for the replies, aggregate, and evaluate the
+       new global model on the test set (``recorder.evaluate``), until the last
+       round or until ``recorder`` stops the run.
 
     Args:
         specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
@@ -36,6 +80,8 @@ def create_server_app(
             driver process (the ServerApp runs in a thread there).
         initial_arrays: the initial global model.
         user_noise_multiplier: DP-FedAvg's z (required under user-level DP).
+        round_offset: rounds already completed (a resumed run starts at
+            ``round_offset + 1`` from ``initial_arrays``, the checkpoint's model).
     """
     app = ServerApp()
 
@@ -55,6 +101,11 @@ def create_server_app(
                 recorder.attach_user_dp(wrapper)
                 return wrapper
 
+        cohorts = Cohorts(
+            node_ids=discover_partitions(grid, fed.num_clients),
+            size=cohort_size(fed.num_clients, fed.fraction_train),
+            seed=specs.seed,
+        )
         strategy = create_strategy(
             fed.strategy,
             num_clients=fed.num_clients,
@@ -63,15 +114,26 @@ def create_server_app(
             configure_round=recorder.configure_round,
             wrap=wrap,
             on_release=recorder.on_release,
+            cohorts=cohorts,
+            noise_seed=None if specs.privacy.secure_mode else specs.seed,
+            round_offset=round_offset,
             **fed.strategy_options(),
         )
+        recorder.attach_server(strategy)
+
+        def evaluate(server_round: int, arrays: ArrayRecord):
+            if round_offset and server_round == 0:
+                return None  # the resumed model was evaluated before the interruption
+            return recorder.evaluate(server_round + round_offset, arrays)
+
         try:
             strategy.start(
                 grid=grid,
                 initial_arrays=initial_arrays,
-                num_rounds=specs.federation.rounds,
+                num_rounds=fed.rounds - round_offset,
+                timeout=fed.round_timeout,
                 train_config=ConfigRecord({}),
-                evaluate_fn=recorder.evaluate,
+                evaluate_fn=evaluate,
             )
         except RunStopped:
             pass  # the recorder holds the reason; the run ends after its last full round

@@ -41,6 +41,7 @@ def test_digits_smoke_run_through_ray(tmp_path):
         "user_noise_multiplier",
         "clipping_norm",
         "user_epsilon",
+        "failed_clients",
     ]
     assert [int(r["round"]) for r in rounds] == [0, 1, 2, 3]
     eps = [float(r["epsilon_max"]) for r in rounds]

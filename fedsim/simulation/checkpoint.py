@@ -1,0 +1,103 @@
+"""Per-round checkpoints of a run, and reading them back for ``fedsim run --resume``.
+
+After every round the run's directory gets, each file replaced atomically
+(written to a temporary sibling, then renamed over the old one):
+
+- ``rounds.csv``: the rounds so far (:func:`fedsim.results.store.write_progress`);
+- ``checkpoint.pt``: the global model's weights and the server's state after
+  that round (:meth:`fedsim.simulation.recorder.RunRecorder.state_dict`: round
+  records, both privacy ledgers, stopped clients, server momentum, adaptive
+  clipping norm), plus the resolved scenario it belongs to.
+
+Random state needs no entry: cohorts, client seeds, injected faults and the
+server's DP noise are all drawn from ``(seed, round)``, so a resumed run
+samples, trains and noises round ``t`` exactly as the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fedsim.results.store import CHECKPOINT_FILE, RunDirError, complete_summary, replace_file, write_progress
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run's state after its last complete round.
+
+    Attributes:
+        scenario: the resolved scenario (kebab-case TOML dict).
+        state: the recorder's state (:meth:`RunRecorder.state_dict`); ``state["round"]``
+            is the last complete round.
+        arrays: the global model's weights after that round.
+        wall_s: seconds the run had taken until then.
+    """
+
+    scenario: dict[str, Any]
+    state: dict[str, Any]
+    arrays: dict[str, torch.Tensor]
+    wall_s: float
+
+    @property
+    def round(self) -> int:
+        """The last complete round."""
+        return int(self.state["round"])
+
+
+def write_checkpoint(run_dir: Path, checkpoint: Checkpoint) -> None:
+    """Write ``rounds.csv`` and ``checkpoint.pt`` for the round just completed (each atomically).
+
+    ``checkpoint.pt`` is written last, so it never points past the rounds in ``rounds.csv``.
+    """
+    from fedsim.results import RoundRecord
+
+    rounds = [RoundRecord(**r) for r in checkpoint.state["rounds"]]
+    write_progress(run_dir, scenario=checkpoint.scenario, rounds=rounds)
+    payload = {
+        "version": CHECKPOINT_VERSION,
+        "scenario": checkpoint.scenario,
+        "state": checkpoint.state,
+        "arrays": checkpoint.arrays,
+        "wall_s": checkpoint.wall_s,
+    }
+    replace_file(run_dir / CHECKPOINT_FILE, lambda path: torch.save(payload, path))
+
+
+def read_checkpoint(run_dir: Path) -> Checkpoint:
+    """The checkpoint of an interrupted run in ``run_dir``.
+
+    Loaded with ``torch.load(weights_only=True)``: tensors and plain values
+    only, nothing in the file is executed.
+
+    Raises:
+        RunDirError: if ``run_dir`` is missing, already complete, has no
+            checkpoint, or the checkpoint is unreadable or of another version.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if complete_summary(run_dir) is not None:
+        raise RunDirError(f"{run_dir}: the run is already complete; nothing to resume")
+    path = run_dir / CHECKPOINT_FILE
+    if not path.is_file():
+        raise RunDirError(
+            f"{run_dir}: no {CHECKPOINT_FILE}; a run can be resumed once it has completed its first round"
+        )
+    try:
+        payload = torch.load(path, weights_only=True)
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"version {payload.get('version')!r}, expected {CHECKPOINT_VERSION}")
+        return Checkpoint(
+            scenario=payload["scenario"],
+            state=payload["state"],
+            arrays=payload["arrays"],
+            wall_s=float(payload["wall_s"]),
+        )
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise RunDirError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None

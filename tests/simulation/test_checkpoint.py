@@ -1,0 +1,82 @@
+"""Per-round checkpoints: what they hold, how they are read back, and what is refused."""
+
+import pickle
+
+import pytest
+import torch
+
+from fedsim.privacy import PrivacyEvent, compute_epsilon
+from fedsim.results import RoundRecord
+from fedsim.results.store import RunDirError, check_writable_run_dir, is_progress_dir
+from fedsim.simulation.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from tests.fixtures.cli import read_csv
+from tests.simulation.test_recorder import PLAN, recorder
+
+
+def a_checkpoint() -> Checkpoint:
+    rec = recorder(user_target=100.0)
+    rec.rounds = [
+        RoundRecord(0, 0.1, 2.3, 0.0, 0.0, 0, 0, None, 0.0),
+        RoundRecord(1, 0.5, 1.2, 9.1, 9.1, 3, 1, 0.9, 2.0),
+    ]
+    rec.guard.stopped_round[0] = 2
+    return Checkpoint(
+        {"name": "x", "seed": 3}, rec.state_dict(), {"w": torch.arange(6.0).reshape(2, 3)}, 12.5
+    )
+
+
+def test_a_checkpoint_round_trips_and_restores_the_ledgers(tmp_path):
+    # Arrange
+    written = a_checkpoint()
+    # Act
+    write_checkpoint(tmp_path, written)
+    read = read_checkpoint(tmp_path)
+    fresh = recorder(user_target=100.0)
+    fresh.ledger._history.clear()
+    fresh.user.ledger._history.clear()
+    fresh.load_state_dict(read.state)
+    # Assert
+    assert read.round == 1 and read.wall_s == 12.5 and read.scenario == {"name": "x", "seed": 3}
+    assert torch.equal(read.arrays["w"], written.arrays["w"])
+    assert fresh.rounds[1].accuracy == 0.5 and fresh.guard.stopped_round == {0: 2}
+    assert fresh.ledger.epsilon(1) == compute_epsilon(
+        (PLAN.as_history_entry(),), delta=1e-5, accountant="rdp"
+    )
+    assert fresh.user.ledger.history() == [(1, PrivacyEvent(2.0, 1.0, 1))]
+    assert [r["round"] for r in read_csv(tmp_path / "rounds.csv")] == ["0", "1"]
+    assert is_progress_dir(tmp_path) and not list(tmp_path.glob(".*"))  # no temporary file left
+
+
+def test_an_interrupted_run_is_not_overwritten_by_a_new_one(tmp_path):
+    write_checkpoint(tmp_path, a_checkpoint())
+    with pytest.raises(RunDirError, match=f"continue it with 'fedsim run --resume {tmp_path}'"):
+        check_writable_run_dir(tmp_path)
+    check_writable_run_dir(tmp_path, progress=True)  # the run itself may finish it
+
+
+class Boom:
+    def __reduce__(self):
+        return (print, ("executed",))
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: None, "no checkpoint.pt; a run can be resumed once it has completed its first round"),
+        (lambda d: (d / "checkpoint.pt").write_bytes(b"not a checkpoint"), "unreadable checkpoint"),
+        (lambda d: (d / "checkpoint.pt").write_bytes(pickle.dumps(Boom())), "unreadable checkpoint"),
+        (lambda d: torch.save({"version": 99}, d / "checkpoint.pt"), "version 99, expected 1"),
+        (lambda d: (d / "summary.json").write_text('{"status": "complete"}'), "already complete"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_what_cannot_be_resumed_is_named(tmp_path, capsys, setup, message):
+    setup(tmp_path)
+    with pytest.raises(RunDirError, match=message):
+        read_checkpoint(tmp_path)
+    assert "executed" not in capsys.readouterr().out  # nothing in the file ran
+
+
+def test_a_missing_directory_cannot_be_resumed(tmp_path):
+    with pytest.raises(RunDirError, match="no such run directory"):
+        read_checkpoint(tmp_path / "nope")
