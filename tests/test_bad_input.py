@@ -301,6 +301,39 @@ CASES = [
         ),
         id="rounds-huge",
     ),
+    # the [faults] section and the round timeout
+    pytest.param(
+        Case(
+            edit("rounds = 3", "rounds = 3\nround-timeout = 0"),
+            ("federation.round-timeout: Input should be greater than 0 (got 0)",),
+        ),
+        id="round-timeout-zero",
+    ),
+    pytest.param(
+        Case(
+            VALID + "\n[faults]\nrate = 1.5\n",
+            ("faults.rate: Input should be less than or equal to 1 (got 1.5)",),
+        ),
+        id="fault-rate-above-one",
+    ),
+    pytest.param(
+        Case(
+            VALID + '\n[faults]\nkind = "explode"\n',
+            ("faults.kind: Input should be 'exception', 'hang' or 'crash'",),
+        ),
+        id="fault-kind-unknown",
+    ),
+    pytest.param(
+        Case(
+            edit("rounds = 3", "rounds = 3\nround-timeout = 5") + '\n[faults]\nkind = "hang"\nhang-s = 2\n',
+            ("faults.hang-s = 2 must be longer than federation.round-timeout = 5",),
+        ),
+        id="hang-shorter-than-the-timeout",
+    ),
+    pytest.param(
+        Case(VALID + "\n[faults]\nhang-s = 9\n", ('faults.hang-s only applies to kind = "hang"',)),
+        id="hang-s-without-a-hang",
+    ),
     pytest.param(
         Case(
             edit("seed = 0", "seed = 99999999999999999999999"),

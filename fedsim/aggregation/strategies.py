@@ -212,9 +212,14 @@ class RoundHooks(Strategy):
                 failed.append(FailedClient(self._partition_of.get(node), msg.error.reason))
                 continue
             metrics = dict(msg.content["metrics"])
-            valid.append(ClientReply(server_round, int(metrics["partition-id"]), metrics))
+            pid = int(metrics["partition-id"])
+            if self._partition_of and self._partition_of.get(node) != pid:
+                raise RuntimeError(
+                    f"node {node} answered as client {pid}, not {self._partition_of.get(node)}"
+                )
+            valid.append(ClientReply(server_round, pid, metrics))
             if is_aggregated(metrics):
-                trained.append((int(metrics["partition-id"]), msg))
+                trained.append((pid, msg))
         failed += [
             FailedClient(self._partition_of.get(n), TIMEOUT_REASON) for n in self._sent if n not in answered
         ]

@@ -44,10 +44,11 @@ def evaluate(
         raise ValueError("cannot evaluate on an empty data set")
     model.to(device).eval()
     loss_sum, correct = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        x = torch.tensor(data.x[start : start + batch_size], device=device)  # (B, *input)
-        y = torch.tensor(data.y[start : start + batch_size], device=device)  # (B,)
-        logits = model(x)  # (B, K)
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(dim=1) == y).sum())
+    with torch.inference_mode():  # no autograd graph: evaluation only reads the weights
+        for start in range(0, len(data), batch_size):
+            x = torch.tensor(data.x[start : start + batch_size], device=device)  # (B, *input)
+            y = torch.tensor(data.y[start : start + batch_size], device=device)  # (B,)
+            logits = model(x)  # (B, K)
+            loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(dim=1) == y).sum())
     return EvalMetrics(loss=loss_sum / len(data), accuracy=correct / len(data), num_examples=len(data))

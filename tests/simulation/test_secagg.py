@@ -65,7 +65,9 @@ def test_legacy_strategy_sends_config_reports_replies_and_evaluates_named_arrays
     # (1*10 + 4*30) / 40 = 3.25; the skipped reply is reported but not averaged; float32 kept
     (arr,) = parameters_to_ndarrays(params)
     assert arr.dtype == np.float32 and np.allclose(arr, 3.25)
-    assert [r.partition_id for r in seen[0][0]] == [0, 1, 2] and [f.reason for f in seen[0][1]] == ["node lost"]
+    assert [r.partition_id for r in seen[0][0]] == [0, 1, 2] and [f.reason for f in seen[0][1]] == [
+        "node lost"
+    ]
     assert none_trained == (None, {})
     assert evaluated[0][0] == 1 and list(evaluated[0][1].keys()) == ["w"] and loss == 0.5
 

@@ -108,9 +108,11 @@ def test_ctrl_c_stops_a_sweep_and_the_same_command_resumes_it(tmp_path):
     assert manifest["status"] == "interrupted"
     assert [r["status"] for r in manifest["runs"]] == ["complete", "interrupted"]
     assert not (out / "report.md").exists()
+    checkpointed = (out / manifest["runs"][1]["dir"] / "checkpoint.pt").exists()
     # Act: the same command again
     again = fedsim("run", str(path), "--out", str(out))
-    # Assert
+    # Assert: the interrupted run continues from its last round if it had finished one
     assert again.returncode == 0, again.stderr
     assert "[1/2] target-epsilon-8: already complete, skipped" in again.stdout
+    assert ("resuming after round" in again.stdout) == checkpointed
     assert json.loads((out / "sweep.json").read_text())["status"] == "complete"
