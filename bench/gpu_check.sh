@@ -25,6 +25,7 @@ for share in 1 0.25; do
   ( while true; do nvidia-smi --query-compute-apps=pid --format=csv,noheader >> "$log" 2>/dev/null || true; echo "--" >> "$log"; sleep 0.5; done ) &
   poller=$!
   start=$(date +%s)
+  rm -rf "$OUT/run-$share"  # a run cut off by the timeout below would block the next try
   timeout 200 "$FEDSIM" run scenarios/quickstart.toml --out "$OUT/run-$share" \
     --set resources.client-gpus="$share" --set resources.client-cpus=1 \
     --set federation.rounds=5 --set audit.enabled=false > "$OUT/run-$share.log" 2>&1 || echo "run with client-gpus=$share failed: see $OUT/run-$share.log"

@@ -94,10 +94,13 @@ def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
 
 
 def _resume(args: argparse.Namespace, console: Console, errors: Console) -> int:
-    """``fedsim run --resume DIR``: continue an interrupted run with its own scenario (only Ray may move)."""
+    """``fedsim run --resume DIR``: continue an interrupted run with the scenario its checkpoint holds.
+
+    Only ``--ray-address`` may change (where it runs, not what it computes).
+    """
     from fedsim.results.store import RunDirError
     from fedsim.simulation.checkpoint import read_checkpoint
-    from fedsim.simulation.scenario import ScenarioError, load_scenario
+    from fedsim.simulation.scenario import ScenarioError, apply_overrides, validate_scenario
 
     moved = [o for o in args.overrides if not o.startswith("resources.ray-address=")]
     if args.scenario is not None or args.quick or moved or args.out is not None:
@@ -107,9 +110,10 @@ def _resume(args: argparse.Namespace, console: Console, errors: Console) -> int:
             "drop the scenario file, --set, --quick and --out (only --ray-address may change)",
         )
         return EXIT_BAD_INPUT
+    source = str(args.resume / "checkpoint.pt")
     try:
-        checkpoint = read_checkpoint(args.resume)
-        scenario = load_scenario(args.resume / "scenario.toml", args.overrides)
+        checkpoint = read_checkpoint(args.resume)  # its own scenario, whatever scenario.toml now says
+        scenario = validate_scenario(apply_overrides(checkpoint.scenario, args.overrides), source=source)
     except (RunDirError, ScenarioError) as err:
         print_error(errors, err)
         return EXIT_BAD_INPUT
@@ -119,7 +123,7 @@ def _resume(args: argparse.Namespace, console: Console, errors: Console) -> int:
         console=console,
         errors=errors,
         verbose=args.verbose,
-        source=str(args.resume / "scenario.toml"),
+        source=source,
         resume=checkpoint,
     )
 
@@ -152,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args, console, errors)
     except KeyboardInterrupt:
         errors.print(
-            "interrupted: finished runs are kept and the interrupted one was not written; "
-            "run the same command again to resume a sweep"
+            "interrupted: finished runs are kept, and the interrupted one can continue from its last "
+            "round: 'fedsim run --resume DIR' for a single run, the same command again for a sweep"
         )
         _exit_now(EXIT_INTERRUPTED)
 

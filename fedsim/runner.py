@@ -67,8 +67,8 @@ def execute_run(
     """Run one validated scenario, save it to ``out_dir`` and render its report.
 
     The run's progress is written to ``out_dir`` after every round (an earlier
-    complete run there is removed when the new one starts), so a killed run can
-    be continued with ``fedsim run --resume out_dir``.
+    complete run there is removed at the first one), so a killed run can be
+    continued with ``fedsim run --resume out_dir``.
 
     Args:
         scenario: a :class:`fedsim.simulation.scenario.Scenario`.
@@ -83,7 +83,8 @@ def execute_run(
             interrupted run in ``out_dir`` to continue, or None to start afresh.
 
     Returns:
-        The exit code: 0, 1 (the run failed; nothing written) or 2 (bad input).
+        The exit code: 0, 1 (the run failed; no result written, its progress
+        kept for ``--resume``) or 2 (bad input).
     """
 
     def fail(err: object, code: int, prefix: str = "") -> int:
@@ -94,13 +95,11 @@ def execute_run(
 
     from fedsim.report import render_report
     from fedsim.results import save_run
-    from fedsim.results.store import RunDirError, check_writable_run_dir, complete_summary
+    from fedsim.results.store import RunDirError, check_writable_run_dir
     from fedsim.simulation.run import ConfigurationError, run_scenario
 
     try:
         check_writable_run_dir(out_dir, progress=resume is not None)
-        if resume is None and complete_summary(out_dir) is not None:
-            shutil.rmtree(out_dir)  # the earlier run is replaced; this run's progress goes here
     except (RunDirError, OSError) as err:
         return fail(err, EXIT_BAD_INPUT)
     f = scenario.federation
@@ -176,8 +175,18 @@ def _print_outcome(s: dict, report: Path, console: Console) -> None:
     )
 
 
+def _what_is_computed(raw: dict) -> dict:
+    """A resolved scenario as ``scenario.toml`` stores it, without ``[resources]``.
+
+    Where a run ran (its Ray cluster, CPUs per client) does not change what it computes.
+    """
+    resolved = tomllib.loads(tomli_w.dumps(raw))  # the same round trip as the saved file
+    resolved.pop("resources", None)
+    return resolved
+
+
 def _same_scenario(run_dir: Path, scenario) -> bool:
-    """True if ``run_dir`` holds a complete run of exactly ``scenario`` (resolved)."""
+    """True if ``run_dir`` holds a complete run of ``scenario`` (resolved; resources aside)."""
     from fedsim.results.store import complete_summary
 
     if complete_summary(run_dir) is None:
@@ -186,11 +195,11 @@ def _same_scenario(run_dir: Path, scenario) -> bool:
         saved = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return False
-    return saved == tomllib.loads(tomli_w.dumps(scenario.to_toml_dict()))  # the same round trip as the save
+    return _what_is_computed(saved) == _what_is_computed(scenario.to_toml_dict())
 
 
 def _checkpoint_of(run_dir: Path, scenario):
-    """The checkpoint of an interrupted run of exactly ``scenario`` in ``run_dir``, or None."""
+    """The checkpoint of an interrupted run of ``scenario`` in ``run_dir`` (resources aside), or None."""
     from fedsim.results.store import RunDirError, is_progress_dir
     from fedsim.simulation.checkpoint import read_checkpoint
 
@@ -200,11 +209,7 @@ def _checkpoint_of(run_dir: Path, scenario):
         checkpoint = read_checkpoint(run_dir)
     except RunDirError:
         return None
-
-    def resolved(raw: dict) -> dict:
-        return tomllib.loads(tomli_w.dumps(raw))  # the same round trip as scenario.toml's
-
-    same = resolved(checkpoint.scenario) == resolved(scenario.to_toml_dict())
+    same = _what_is_computed(checkpoint.scenario) == _what_is_computed(scenario.to_toml_dict())
     return checkpoint if same else None
 
 

@@ -336,6 +336,13 @@ CASES = [
     ),
     pytest.param(
         Case(
+            edit("[privacy]\n", "[privacy]\nsecure-aggregation = true\n") + "\n[faults]\nrate = 0.1\n",
+            ("[faults] and federation.round-timeout do not apply to privacy.secure-aggregation runs",),
+        ),
+        id="faults-with-secagg",
+    ),
+    pytest.param(
+        Case(
             edit("seed = 0", "seed = 99999999999999999999999"),
             ("seed: Input should be less than or equal to 4294967295 (got 99999999999999999999999)",),
         ),

@@ -60,3 +60,30 @@ def test_refused_before_training(tmp_path, case):
     assert proc.returncode == 2
     assert f"error: scenarios/digits-smoke.toml: {expected}" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_resume_takes_an_interrupted_run_folder_and_nothing_else(tmp_path, capsys):
+    """``fedsim run --resume DIR``: each misuse is one line, exit 2, and leaves the folder as it was."""
+    from fedsim.cli import main
+
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    complete = tmp_path / "complete"
+    complete.mkdir()
+    (complete / "summary.json").write_text('{"status": "complete"}')
+    cases = [
+        (["run"], "give a scenario file, or --resume DIR"),
+        (["run", "--resume", str(tmp_path / "none")], "no such run directory"),
+        (["run", "--resume", str(a_file)], "no such run directory"),
+        (["run", "--resume", str(tmp_path)], "no checkpoint.pt"),
+        (["run", "--resume", str(complete)], "the run is already complete; nothing to resume"),
+        (["run", "scenarios/digits-smoke.toml", "--resume", str(complete)], "drop the scenario file"),
+        (["run", "--resume", str(complete), "--set", "federation.rounds=2"], "only --ray-address may change"),
+        (["run", "--resume", str(complete), "--out", str(tmp_path / "o")], "drop the scenario file, --set"),
+    ]
+    for argv, message in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, argv
+        assert err.count("\n") == 1 and err.startswith("error: ") and message in err, (argv, err)
+    assert (complete / "summary.json").read_text() == '{"status": "complete"}' and a_file.read_text() == "x"

@@ -12,6 +12,7 @@ callback before aggregation, so the privacy ledger sees each client's round.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,12 @@ def sample_cohort(seed: int, server_round: int, num_clients: int, size: int) -> 
     drawn from a NumPy generator seeded by ``(seed, server_round)``, so a run is
     reproducible and a resumed run samples what the uninterrupted one would.
 
+    Args:
+        seed: the run's seed.
+        server_round: the round, from 1.
+        num_clients: registered clients (partition ids ``0 .. num_clients - 1``).
+        size: clients per round (the cohort).
+
     Returns:
         Sorted partition ids, length ``min(size, num_clients)``.
 
@@ -89,16 +96,22 @@ class Cohorts:
     Attributes:
         node_ids: the Flower node id of each partition id (index = partition id).
         size: clients per round (the cohort).
-        seed: the run's seed.
+        seed: the run's seed, or None to draw cohorts from the operating system's
+            secure generator (``secrets.SystemRandom``: under Opacus's secure
+            mode, user-level ε relies on the cohort being secret, and the seed is not).
     """
 
     node_ids: tuple[int, ...]
     size: int
-    seed: int
+    seed: int | None
 
     def nodes(self, server_round: int) -> list[int]:
-        """The node ids of the round's cohort, by partition id."""
-        pids = sample_cohort(self.seed, server_round, len(self.node_ids), self.size)
+        """The node ids of the round's cohort (``server_round`` from 1), by partition id."""
+        n = len(self.node_ids)
+        if self.seed is None:
+            pids = sorted(secrets.SystemRandom().sample(range(n), min(self.size, n)))
+        else:
+            pids = sample_cohort(self.seed, server_round, n, self.size)
         return [self.node_ids[p] for p in pids]
 
 

@@ -72,11 +72,28 @@ def complete_summary(run_dir: Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) and summary.get("status") == COMPLETE else None
 
 
+def _progress_names(run_dir: Path) -> set[str] | None:
+    """The progress files in ``run_dir``, or None if it holds anything else or is not a directory.
+
+    Temporary files of a write that was cut off are left out, and deleted.
+    """
+    if not run_dir.is_dir():
+        return None
+    names = set()
+    for path in run_dir.iterdir():
+        if any(path.name.startswith(f".{name}.") for name in PROGRESS_FILES) and path.is_file():
+            path.unlink(missing_ok=True)  # a write that was cut off (replace_file)
+        elif path.name in PROGRESS_FILES:
+            names.add(path.name)
+        else:
+            return None
+    return names
+
+
 def is_progress_dir(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds only a run in progress (or an interrupted one): :data:`PROGRESS_FILES`."""
-    run_dir = Path(run_dir)
-    names = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
-    return CHECKPOINT_FILE in names and names <= set(PROGRESS_FILES)
+    """Whether ``run_dir`` holds an interrupted run that can be resumed: progress files with a checkpoint."""
+    names = _progress_names(Path(run_dir))
+    return names is not None and CHECKPOINT_FILE in names
 
 
 def check_writable_run_dir(out_dir: Path, *, progress: bool = False) -> None:
@@ -95,9 +112,10 @@ def check_writable_run_dir(out_dir: Path, *, progress: bool = False) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise RunDirError(f"{out_dir}: exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and complete_summary(out_dir) is None:
-        if is_progress_dir(out_dir):
-            if progress:
-                return
+        names = _progress_names(out_dir)
+        if names is not None and (progress or CHECKPOINT_FILE not in names):
+            return  # this run's progress, or a run cut off before its first checkpoint (replaced)
+        if names is not None:
             raise RunDirError(
                 f"{out_dir}: holds an interrupted run; continue it with 'fedsim run --resume {out_dir}', "
                 "or choose another --out or delete it"
@@ -126,26 +144,50 @@ def _json_safe(value: Any) -> Any:
 
 
 def replace_file(path: Path, write) -> None:
-    """Write ``path`` atomically: ``write(tmp)`` fills a temporary sibling, which then replaces it."""
+    """Write ``path`` atomically and durably.
+
+    ``write(tmp)`` fills a temporary sibling ``.<name>.XXXX``, which is flushed
+    to disk (fsync) and renamed over ``path``; the folder is then flushed too.
+    A crash leaves the old file or the new one, never a part of either.
+
+    Args:
+        path: the file to replace.
+        write: ``write(tmp_path)`` writes the new contents.
+    """
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         write(tmp)
         tmp.chmod(0o644)
+        with tmp.open("rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def write_progress(run_dir: Path, *, scenario: dict[str, Any], rounds: list[RoundRecord]) -> None:
-    """Write a run's progress after a round: ``scenario.toml`` (once) and ``rounds.csv``, atomically."""
+    """Write a run's progress after a round: ``scenario.toml`` and ``rounds.csv``, each atomically.
+
+    An earlier complete run in ``run_dir`` (which ``fedsim run --out`` may replace)
+    is removed first, so it is kept if the new run fails before its first round.
+
+    Args:
+        run_dir: the run's folder (created if missing).
+        scenario: the resolved scenario (kebab-case TOML dict).
+        rounds: the rounds completed so far, round 0 first.
+    """
+    if complete_summary(run_dir) is not None:
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "scenario.toml").is_file():
-        replace_file(
-            run_dir / "scenario.toml", lambda p: p.write_text(tomli_w.dumps(scenario), encoding="utf-8")
-        )
+    replace_file(run_dir / "scenario.toml", lambda p: p.write_text(tomli_w.dumps(scenario), encoding="utf-8"))
     names = [f.name for f in fields(RoundRecord)]
     replace_file(
         run_dir / "rounds.csv",

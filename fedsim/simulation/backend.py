@@ -93,12 +93,13 @@ def backend_config(specs, *, verbose: bool) -> dict:
     init_args: dict = {"address": fed.ray_address, "include_dashboard": False}
     if not verbose:
         init_args.update({"logging_level": logging.ERROR, "log_to_driver": False})
-    # Ray restarts a client actor whose worker process dies (Flower would keep
-    # handing messages to the dead actor): the message it held fails, later ones run.
+    # Ray restarts a client actor whose worker process dies (Flower would keep handing
+    # messages to the dead actor). The message it was running fails, and so do those Flower
+    # hands it while it restarts; nothing is retried, so no client trains twice.
     resources = {
         "num_cpus": fed.client_cpus,
         "num_gpus": fed.client_gpus,
         "max_restarts": -1,
-        "max_task_retries": 1,
+        "max_task_retries": 0,
     }
     return {"init_args": init_args, "client_resources": resources}

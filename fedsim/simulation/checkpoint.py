@@ -87,17 +87,40 @@ def read_checkpoint(run_dir: Path) -> Checkpoint:
     path = run_dir / CHECKPOINT_FILE
     if not path.is_file():
         raise RunDirError(
-            f"{run_dir}: no {CHECKPOINT_FILE}; a run can be resumed once it has completed its first round"
+            f"{run_dir}: no {CHECKPOINT_FILE}; a run can be resumed once it has evaluated its initial model"
         )
     try:
         payload = torch.load(path, weights_only=True)
-        if payload.get("version") != CHECKPOINT_VERSION:
-            raise ValueError(f"version {payload.get('version')!r}, expected {CHECKPOINT_VERSION}")
-        return Checkpoint(
-            scenario=payload["scenario"],
-            state=payload["state"],
-            arrays=payload["arrays"],
-            wall_s=float(payload["wall_s"]),
-        )
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise RunDirError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
+    except Exception:  # noqa: BLE001 - torch's reasons are many lines long; any of them is the same error
+        raise RunDirError(
+            f"{path}: not a fedsim checkpoint (unreadable, or holds more than tensors and plain values)"
+        ) from None
+    version = payload.get("version") if isinstance(payload, dict) else None
+    if version != CHECKPOINT_VERSION:
+        raise RunDirError(f"{path}: checkpoint version {version!r}, expected {CHECKPOINT_VERSION}")
+    state = payload.get("state")
+    if (
+        not isinstance(state, dict)
+        or not _STATE_KEYS <= set(state)
+        or not isinstance(payload.get("arrays"), dict)
+    ):
+        raise RunDirError(f"{path}: incomplete checkpoint (its state or weights are missing)")
+    return Checkpoint(
+        scenario=payload["scenario"], state=state, arrays=payload["arrays"], wall_s=float(payload["wall_s"])
+    )
+
+
+_STATE_KEYS = frozenset(
+    {
+        "round",
+        "rounds",
+        "ledger",
+        "user_ledger",
+        "stopped_round",
+        "rounds_trained",
+        "first_error",
+        "momentum",
+        "clipping",
+    }
+)
+"""What :meth:`fedsim.simulation.recorder.RunRecorder.state_dict` returns."""

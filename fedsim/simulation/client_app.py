@@ -219,9 +219,9 @@ def create_client_app(specs) -> ClientApp:
         client's ``partition-id`` (the server's node registry:
         :func:`fedsim.simulation.server_app.discover_partitions`).
     """
-    app = ClientApp(mods=client_mods(specs.privacy.user_level))
+    app = ClientApp()
 
-    @app.train()
+    @app.train(mods=client_mods(specs.privacy.user_level))  # clipping applies to training replies only
     def handle_train(msg: Message, context: Context) -> Message:
         config = msg.content["config"]
         partition_id, server_round = int(context.node_config["partition-id"]), int(config["server-round"])

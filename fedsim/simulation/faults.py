@@ -62,6 +62,11 @@ class FaultSpec:
 def inject_fault(spec: FaultSpec, *, partition_id: int, server_round: int) -> None:
     """Fail as ``spec`` says for this client and round; return at once if it does not fail.
 
+    Args:
+        spec: the scenario's faults.
+        partition_id: the client.
+        server_round: the round, from 1.
+
     Raises:
         InjectedFault: for ``exception``, and for ``hang`` after sleeping ``hang_s``.
     """

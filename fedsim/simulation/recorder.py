@@ -86,6 +86,10 @@ class RunRecorder:
     _release: tuple[float | None, float | None] = (None, None)
     _last_time: float = field(default_factory=time.perf_counter)
 
+    def start_round_clock(self) -> None:
+        """Time the next round from now (a resumed run, after its start-up)."""
+        self._last_time = time.perf_counter()
+
     def attach_server(self, strategy) -> None:
         """Give the recorder the ServerApp's outermost strategy, whose ``state_dict`` each checkpoint holds.
 

@@ -185,14 +185,19 @@ def run_scenario(
     offset, earlier_s = (resume.round, resume.wall_s) if resume is not None else (0, 0.0)
     if resume is not None:
         recorder.load_state_dict(resume.state)
-    if run_dir is not None:
+    if run_dir is not None and not specs.privacy.secure_aggregation:  # SecAgg+ runs cannot resume
         resolved = scenario.to_toml_dict()
         recorder.on_checkpoint = lambda state, arrays: write_checkpoint(
             run_dir, Checkpoint(resolved, state, arrays, earlier_s + time.perf_counter() - start)
         )
 
     server_app, client_app = _apps(
-        specs, recorder=recorder, initial_arrays=initial_arrays, user=user, round_offset=offset
+        specs,
+        recorder=recorder,
+        initial_arrays=initial_arrays,
+        user=user,
+        round_offset=offset,
+        resuming=resume is not None,
     )
     run_simulation(  # 4
         server_app=server_app,
@@ -250,7 +255,7 @@ def run_scenario(
         "audit": audit,
         "seed": specs.seed,
         "wall_s": earlier_s + time.perf_counter() - start,
-        "resumed_from_round": offset or None,
+        "resumed_from_round": resume.round if resume is not None else None,
         "environment": _environment(),
     }
     return RunResult(
@@ -269,6 +274,7 @@ def _apps(
     initial_arrays: ArrayRecord,
     user: UserLevelAccounting | None,
     round_offset: int = 0,
+    resuming: bool = False,
 ):
     """The ServerApp and ClientApp: Flower's Message API, or its legacy workflow API for SecAgg+.
 
@@ -283,6 +289,7 @@ def _apps(
             initial_arrays=initial_arrays,
             user_noise_multiplier=user.noise_multiplier if user else None,
             round_offset=round_offset,
+            resuming=resuming,
         )
         return server, create_client_app(specs)
     if cohort_size(fed.num_clients, fed.fraction_train) < 2:

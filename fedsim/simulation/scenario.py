@@ -94,7 +94,10 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _hang_outlasts_the_round(self) -> Scenario:
-        """A ``hang`` fault must sleep past ``federation.round-timeout`` (default: 1 s past it)."""
+        """A ``hang`` fault must sleep past ``federation.round-timeout`` (default: 1 s past it).
+
+        SecAgg+ runs take neither (Flower's legacy workflow runs them).
+        """
         f = self.faults
         if f.kind == "hang" and f.hang_s is not None and f.hang_s <= self.federation.round_timeout:
             raise ValueError(
@@ -103,6 +106,13 @@ class Scenario(_Section):
             )
         if f.kind != "hang" and f.hang_s is not None:
             raise ValueError('faults.hang-s only applies to kind = "hang"')
+        if self.privacy.secure_aggregation and (
+            f.rate > 0 or "round_timeout" in self.federation.model_fields_set
+        ):
+            raise ValueError(
+                "[faults] and federation.round-timeout do not apply to privacy.secure-aggregation runs "
+                "(Flower's SecAgg+ workflow has its own timeouts); remove them"
+            )
         return self
 
     @model_validator(mode="after")

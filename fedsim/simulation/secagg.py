@@ -215,9 +215,9 @@ def run_secagg(
         )
     rounds_reported: list[int] = []
 
-    def on_train_replies(replies: list, errors: list[str]) -> None:
+    def on_train_replies(replies: list, failed: list) -> None:
         rounds_reported.append(1)
-        recorder.on_train_replies(replies, errors)
+        recorder.on_train_replies(replies, failed)
 
     strategy = create_legacy_strategy(
         fed.strategy,

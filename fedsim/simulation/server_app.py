@@ -32,6 +32,14 @@ def discover_partitions(grid: Grid, num_clients: int, *, timeout_s: float = 600.
     ``query`` message per node, answered by the ClientApp, gives it instead.
     Either way every reply is checked against it (:class:`fedsim.aggregation.strategies.RoundHooks`).
 
+    Args:
+        grid: the ServerApp's Flower grid.
+        num_clients: registered clients (partition ids ``0 .. num_clients - 1``).
+        timeout_s: seconds to wait for the nodes and their answers.
+
+    Returns:
+        ``node_ids`` with ``node_ids[partition_id]`` the node holding that client.
+
     Raises:
         NodeRegistryError: if fewer than ``num_clients`` nodes connect, or any
             node's answer is missing or an error, within ``timeout_s`` seconds.
@@ -76,6 +84,7 @@ def create_server_app(
     initial_arrays: ArrayRecord,
     user_noise_multiplier: float | None = None,
     round_offset: int = 0,
+    resuming: bool = False,
 ) -> ServerApp:
     """Build the ServerApp for a scenario.
 
@@ -104,6 +113,7 @@ def create_server_app(
         user_noise_multiplier: DP-FedAvg's z (required under user-level DP).
         round_offset: rounds already completed (a resumed run starts at
             ``round_offset + 1`` from ``initial_arrays``, the checkpoint's model).
+        resuming: whether this continues an interrupted run (its round 0 is not evaluated again).
     """
     app = ServerApp()
 
@@ -128,7 +138,7 @@ def create_server_app(
         cohorts = Cohorts(
             node_ids=discover_partitions(grid, fed.num_clients),
             size=cohort_size(fed.num_clients, fed.fraction_train),
-            seed=specs.seed,
+            seed=None if specs.privacy.secure_mode else specs.seed,
         )
         strategy = create_strategy(
             fed.strategy,
@@ -139,15 +149,16 @@ def create_server_app(
             wrap=wrap,
             on_release=recorder.on_release,
             cohorts=cohorts,
-            noise_seed=None if specs.privacy.secure_mode else specs.seed,
+            noise_seed=None if specs.privacy.secure_mode or user is None else specs.seed,
             round_offset=round_offset,
             **fed.strategy_options(),
         )
         recorder.attach_server(strategy)
 
         def evaluate(server_round: int, arrays: ArrayRecord):
-            if round_offset and server_round == 0:
-                return None  # the resumed model was evaluated before the interruption
+            if resuming and server_round == 0:  # evaluated before the interruption
+                recorder.start_round_clock()  # the next round's time starts now, after start-up
+                return None
             return recorder.evaluate(server_round + round_offset, arrays)
 
         try:

@@ -62,18 +62,20 @@ class Boom:
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        (lambda d: None, "no checkpoint.pt; a run can be resumed once it has completed its first round"),
-        (lambda d: (d / "checkpoint.pt").write_bytes(b"not a checkpoint"), "unreadable checkpoint"),
-        (lambda d: (d / "checkpoint.pt").write_bytes(pickle.dumps(Boom())), "unreadable checkpoint"),
-        (lambda d: torch.save({"version": 99}, d / "checkpoint.pt"), "version 99, expected 1"),
+        (lambda d: None, "no checkpoint.pt; a run can be resumed once it has evaluated its initial model"),
+        (lambda d: (d / "checkpoint.pt").write_bytes(b"not a checkpoint"), "not a fedsim checkpoint"),
+        (lambda d: (d / "checkpoint.pt").write_bytes(pickle.dumps(Boom())), "not a fedsim checkpoint"),
+        (lambda d: torch.save({"version": 99}, d / "checkpoint.pt"), "checkpoint version 99, expected 1"),
+        (lambda d: torch.save({"version": 1, "state": {}}, d / "checkpoint.pt"), "incomplete checkpoint"),
         (lambda d: (d / "summary.json").write_text('{"status": "complete"}'), "already complete"),
     ],
 )
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_what_cannot_be_resumed_is_named(tmp_path, capsys, setup, message):
     setup(tmp_path)
-    with pytest.raises(RunDirError, match=message):
+    with pytest.raises(RunDirError, match=message) as raised:
         read_checkpoint(tmp_path)
+    assert "\n" not in str(raised.value)  # one line
     assert "executed" not in capsys.readouterr().out  # nothing in the file ran
 
 

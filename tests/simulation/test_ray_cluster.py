@@ -1,10 +1,13 @@
 """A run attached to an existing Ray cluster (``--ray-address``), started here on loopback."""
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,18 +25,38 @@ def free_port() -> int:
 
 @pytest.fixture
 def ray_cluster(tmp_path):
-    """``ray start --head`` on 127.0.0.1 with 2 CPUs, in its own temp folder; stopped afterwards."""
+    """``ray start --head --block`` on 127.0.0.1 with 2 CPUs, in its own process group and temp folder.
+
+    Stopped by ending that group, so no other Ray instance of this user is touched.
+    """
     port = free_port()
     temp = Path("/tmp") / f"fedsim-ray-{port}"  # Ray's socket paths must stay short
-    env_cmd = [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
-    env_cmd += ["--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
-    started = subprocess.run(env_cmd, capture_output=True, text=True, timeout=120)
-    assert started.returncode == 0, started.stdout + started.stderr
+    command = [str(RAY), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}"]
+    command += ["--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
+    head = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
+        deadline = time.monotonic() + 120
+        while not ready(port):
+            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+            time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def ready(port: int) -> bool:
+    """Whether Ray's status command reaches the cluster (its GCS answers)."""
+    status = subprocess.run(
+        [str(RAY), "status", f"--address=127.0.0.1:{port}"], capture_output=True, timeout=60
+    )
+    return status.returncode == 0
 
 
 @pytest.mark.slow

@@ -8,12 +8,14 @@
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 
 from fedsim.aggregation.strategies import sample_cohort
 from fedsim.simulation.faults import FaultSpec
@@ -25,7 +27,7 @@ JOB = [
     "--set",
     "federation.fraction-train=0.6",
     "--set",
-    "federation.rounds=5",
+    "federation.rounds=6",
     "--set",
     "federation.strategy=fedavgm",
     "--set",
@@ -44,6 +46,14 @@ def predicted_failures(kind, rate, *, clients, per_round, rounds, seed=0):
         r: [k for k in sample_cohort(seed, r, clients, per_round) if spec.fault(k, r)]
         for r in range(1, rounds + 1)
     }
+
+
+def checkpoint_round(run_dir) -> int:
+    """The last round the run's checkpoint holds (-1 if none can be read yet)."""
+    try:
+        return int(torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["round"])
+    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError):
+        return -1
 
 
 def failed(rows):
@@ -77,14 +87,12 @@ def test_a_killed_run_resumes_to_the_results_of_an_uninterrupted_run(tmp_path):
         start_new_session=True,  # its own process group: Ray's processes die with it
     )
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and run.poll() is None:
-        if (killed / "checkpoint.pt").is_file() and len(read_csv(killed / "rounds.csv")) >= 3:
-            break
+    while time.monotonic() < deadline and run.poll() is None and checkpoint_round(killed) < 2:
         time.sleep(0.2)
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    done = len(read_csv(killed / "rounds.csv")) - 1
-    assert 2 <= done < 5 and not (killed / "summary.json").exists()
+    done = checkpoint_round(killed)
+    assert 2 <= done < 6 and not (killed / "summary.json").exists()
 
     # Act: a fresh run may not overwrite it; --resume continues it
     refused = fedsim("run", "scenarios/digits-smoke.toml", "--out", str(killed), *JOB)
@@ -103,7 +111,7 @@ def test_a_killed_run_resumes_to_the_results_of_an_uninterrupted_run(tmp_path):
     assert b["resumed_from_round"] == done and a["resumed_from_round"] is None
     # the faults hit exactly the seeded clients, in both runs
     assert failed(read_csv(whole / "rounds.csv")) == predicted_failures(
-        "exception", 0.2, clients=5, per_round=3, rounds=5
+        "exception", 0.2, clients=5, per_round=3, rounds=6
     )
     assert a["final_accuracy"] > 0.3
 
@@ -124,10 +132,10 @@ def test_a_run_survives_dying_and_hanging_clients(tmp_path, kind):
     rows = read_csv(out / "rounds.csv")
     expected = predicted_failures(kind, 0.25, clients=4, per_round=4, rounds=3)
     assert sum(map(len, expected.values())) >= 2  # the scenario does inject faults
-    if kind == "crash":  # a killed worker's own client fails; Ray restarts it and retries the rest
-        assert failed(rows) == expected
-    else:  # a hung client also delays what its Ray actor runs next, so more may time out
-        assert all(set(expected[r]) <= set(got) for r, got in failed(rows).items())
+    # A crashed worker's client fails, and so may those sent to its actor while Ray restarts it;
+    # a hung client delays what its actor runs next, so more may time out
+    assert all(set(expected[r]) <= set(got) for r, got in failed(rows).items())
     assert [int(r["clients_failed"]) for r in rows[1:]] == [len(v) for v in failed(rows).values()]
     assert int(rows[-1]["clients_trained"]) + int(rows[-1]["clients_failed"]) == 4
+    assert sum(int(r["clients_trained"]) for r in rows[1:]) > 0
     assert json.loads((out / "summary.json").read_text())["rounds_completed"] == 3
