@@ -132,10 +132,7 @@ def execute_run(
         if verbose:
             errors.print_exception()
         code = fail(err, EXIT_FAILED, prefix="the run failed: ")
-        errors.print(
-            "no result was written (rounds completed so far are in rounds.csv, and 'fedsim run --resume' "
-            "continues from the last one); rerun with --verbose for Flower's and Ray's logs"
-        )
+        errors.print(f"no result was written; {_after_failure(out_dir, scenario.federation.rounds)}")
         return code
     try:
         save_run(result, out_dir)
@@ -144,6 +141,24 @@ def execute_run(
         return fail(err, EXIT_FAILED, prefix="could not write the results: ")
     _print_outcome(result.summary, report, console)
     return EXIT_OK
+
+
+def _after_failure(out_dir: Path, rounds: int) -> str:
+    """What a failed run left in ``out_dir``, and what to do next (one line)."""
+    from fedsim.results.store import CHECKPOINT_FILE, RunDirError, is_progress_dir
+    from fedsim.simulation.checkpoint import read_checkpoint
+
+    logs = "rerun with --verbose for Flower's and Ray's logs"
+    try:
+        done = read_checkpoint(out_dir).round if is_progress_dir(out_dir) else -1
+    except RunDirError:
+        done = -1
+    if 0 <= done < rounds:
+        return f"'fedsim run --resume {out_dir}' continues it after round {done}; {logs}"
+    if done >= rounds:  # every round ran: resuming would fail the same way, so a new run may replace it
+        (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+        return f"its rounds are in {out_dir / 'rounds.csv'}; {logs}"
+    return logs
 
 
 def _print_outcome(s: dict, report: Path, console: Console) -> None:

@@ -215,9 +215,9 @@ def create_client_app(specs) -> ClientApp:
         A ``ClientApp`` whose ``train`` handler first injects the scenario's
         ``[faults]`` (:func:`fedsim.simulation.faults.inject_fault`), then runs
         :func:`client_round` on the message's ``"arrays"`` and replies with
-        ``"arrays"`` and ``"metrics"``; its ``query`` handler replies with the
-        client's ``partition-id`` (the server's node registry:
-        :func:`fedsim.simulation.server_app.discover_partitions`).
+        ``"arrays"`` and ``"metrics"``; its ``query`` handler loads the client's
+        data and replies with its ``partition-id``
+        (:func:`fedsim.simulation.server_app.query_clients`).
     """
     app = ClientApp()
 
@@ -238,9 +238,9 @@ def create_client_app(specs) -> ClientApp:
 
     @app.query()
     def handle_query(msg: Message, context: Context) -> Message:
-        reply = RecordDict(
-            {"metrics": MetricRecord({"partition-id": int(context.node_config["partition-id"])})}
-        )
+        partition_id = int(context.node_config["partition-id"])
+        client_shard(specs.data, specs.partition, partition_id)  # loads (and caches) the data in this worker
+        reply = RecordDict({"metrics": MetricRecord({"partition-id": partition_id})})
         return Message(content=reply, reply_to=msg)
 
     return app

@@ -12,6 +12,9 @@ from fedsim.aggregation.user_dp import wrap_user_level
 from fedsim.privacy import cohort_size
 from fedsim.simulation.recorder import RunRecorder, RunStopped
 
+STARTUP_TIMEOUT_S = 600.0
+"""Seconds the first cohort may take to start (Ray actors, imports, data) before round 1."""
+
 PULL_INTERVAL_S = 0.01
 """How often the simulation's in-memory grid looks for replies (Flower's default, 0.1 s, adds up
 to 0.1 s to every round)."""
@@ -52,16 +55,37 @@ def discover_partitions(grid: Grid, num_clients: int, *, timeout_s: float = 600.
     registered = _registration_order(grid, num_clients)
     if registered is not None:
         return registered
+    node_ids = [0] * num_clients
+    for node, partition_id in query_clients(grid, nodes, timeout_s=deadline - time.monotonic()).items():
+        node_ids[partition_id] = node
+    return tuple(node_ids)
+
+
+def query_clients(grid: Grid, nodes: list[int], *, timeout_s: float) -> dict[int, int]:
+    """Send each node a ``query`` message; its ClientApp loads its client's data and names its partition id.
+
+    Run before round 1 for the first cohort, it starts the Ray actors and loads
+    the data set in them, so that start-up is not counted against
+    ``federation.round-timeout``.
+
+    Args:
+        grid: the ServerApp's Flower grid.
+        nodes: node ids to query.
+        timeout_s: seconds to wait for every answer.
+
+    Returns:
+        ``{node id: partition id}``.
+
+    Raises:
+        NodeRegistryError: if an answer is an error or missing.
+    """
     queries = [Message(RecordDict(), dst_node_id=node, message_type=MessageType.QUERY) for node in nodes]
-    replies = list(grid.send_and_receive(queries, timeout=max(1.0, deadline - time.monotonic())))
+    replies = list(grid.send_and_receive(queries, timeout=max(1.0, timeout_s)))
     errors = [r.error.reason for r in replies if r.has_error()]
     if errors or len(replies) != len(nodes):
         reason = errors[0] if errors else f"{len(nodes) - len(replies)} client(s) did not answer"
-        raise NodeRegistryError(f"could not learn the clients' partition ids: {reason}")
-    node_ids = [0] * num_clients
-    for reply in replies:
-        node_ids[int(reply.content["metrics"]["partition-id"])] = reply.metadata.src_node_id
-    return tuple(node_ids)
+        raise NodeRegistryError(f"the clients did not start: {reason}")
+    return {r.metadata.src_node_id: int(r.content["metrics"]["partition-id"]) for r in replies}
 
 
 def _registration_order(grid: Grid, num_clients: int) -> tuple[int, ...] | None:
@@ -91,7 +115,9 @@ def create_server_app(
     Pipeline of its ``main``:
 
     0. learn each client's node id (:func:`discover_partitions`), so that
-       cohorts are sampled by partition id from ``(seed, round)``;
+       cohorts are sampled by partition id from ``(seed, round)``, then start
+       the first cohort's clients (:func:`query_clients`), so that start-up does
+       not count against the round timeout;
     1. create the scenario's strategy (FedAvg by default), sampling
        ``fraction_train`` of the clients each round, asking ``recorder`` before
        each round which clients' budgets are spent (or whether the run stops),
@@ -140,6 +166,11 @@ def create_server_app(
             size=cohort_size(fed.num_clients, fed.fraction_train),
             seed=None if specs.privacy.secure_mode else specs.seed,
         )
+        first = cohorts.nodes(round_offset + 1)  # start the actors and load the data before the clock runs
+        answers = query_clients(grid, first, timeout_s=STARTUP_TIMEOUT_S)
+        partition_of = {node: pid for pid, node in enumerate(cohorts.node_ids)}
+        if any(answers[node] != partition_of[node] for node in first):
+            raise NodeRegistryError("a client answered with another partition id than its node's")
         strategy = create_strategy(
             fed.strategy,
             num_clients=fed.num_clients,

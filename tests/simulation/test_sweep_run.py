@@ -103,7 +103,7 @@ def test_ctrl_c_stops_a_sweep_and_the_same_command_resumes_it(tmp_path):
     stdout, stderr = proc.communicate(timeout=90)
     # Assert: it stops at once, says how to resume, and shows no report as complete
     assert proc.returncode == 130, stdout + stderr
-    assert "run the same command again to resume" in stderr
+    assert "the same command again for a sweep" in stderr
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "interrupted"
     assert [r["status"] for r in manifest["runs"]] == ["complete", "interrupted"]
