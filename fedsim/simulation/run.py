@@ -24,7 +24,7 @@ WORKER_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOL
 They keep DP-SGD's large per-step buffers (Opacus's unfolded activations and
 per-sample gradients) in the heap, rather than mapping and unmapping them
 every step. Measured with ``python -m bench.run --only dp`` on 2 cores: the
-CNN's DP-SGD/non-private step ratio went from 2.1-3.2 to 1.8-2.1.
+CNN's DP-SGD/non-private step ratio went from 1.9-3.2 (median 2.4) to 1.9-2.1.
 """
 for _name, _value in WORKER_MALLOC_ENV.items():
     os.environ.setdefault(_name, _value)
