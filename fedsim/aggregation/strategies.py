@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
@@ -104,6 +105,11 @@ class Cohorts:
     node_ids: tuple[int, ...]
     size: int
     seed: int | None
+
+    @cached_property
+    def partition_of(self) -> dict[int, int]:
+        """The partition id of each node id (the inverse of :attr:`node_ids`)."""
+        return {node: pid for pid, node in enumerate(self.node_ids)}
 
     def nodes(self, server_round: int) -> list[int]:
         """The node ids of the round's cohort (``server_round`` from 1), by partition id."""
@@ -199,7 +205,7 @@ class RoundHooks(Strategy):
         self.cohorts = cohorts
         self.noise_seed = noise_seed
         self.round_offset = round_offset
-        self._partition_of = {n: p for p, n in enumerate(cohorts.node_ids)} if cohorts else {}
+        self._partition_of = cohorts.partition_of if cohorts else {}
         self._sent: list[int] = []
 
     def configure_train(self, server_round, arrays, config, grid):

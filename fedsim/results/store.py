@@ -63,6 +63,12 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows([[_cell(v) for v in row] for row in rows])
 
 
+def write_records(path: Path, cls: type, records: list) -> None:
+    """Write dataclass ``records`` of type ``cls`` as CSV: one column per field, one row per record."""
+    names = [f.name for f in fields(cls)]
+    write_csv(path, names, [[getattr(r, n) for n in names] for r in records])
+
+
 def complete_summary(run_dir: Path) -> dict[str, Any] | None:
     """The run's summary if ``run_dir/summary.json`` marks it complete, else None (never raises)."""
     try:
@@ -174,7 +180,7 @@ def replace_file(path: Path, write) -> None:
 
 
 def write_progress(run_dir: Path, *, scenario: dict[str, Any], rounds: list[RoundRecord]) -> None:
-    """Write a run's progress after a round: ``scenario.toml`` and ``rounds.csv``, each atomically.
+    """Write a run's progress after a round: ``rounds.csv`` (and ``scenario.toml`` at its first), atomically.
 
     An earlier complete run in ``run_dir`` (which ``fedsim run --out`` may replace)
     is removed first, so it is kept if the new run fails before its first round.
@@ -187,12 +193,11 @@ def write_progress(run_dir: Path, *, scenario: dict[str, Any], rounds: list[Roun
     if complete_summary(run_dir) is not None:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    replace_file(run_dir / "scenario.toml", lambda p: p.write_text(tomli_w.dumps(scenario), encoding="utf-8"))
-    names = [f.name for f in fields(RoundRecord)]
-    replace_file(
-        run_dir / "rounds.csv",
-        lambda p: write_csv(p, names, [[getattr(r, n) for n in names] for r in rounds]),
-    )
+    if not (run_dir / CHECKPOINT_FILE).exists():  # this run's first round: its scenario replaces any other
+        replace_file(
+            run_dir / "scenario.toml", lambda p: p.write_text(tomli_w.dumps(scenario), encoding="utf-8")
+        )
+    replace_file(run_dir / "rounds.csv", lambda p: write_records(p, RoundRecord, rounds))
 
 
 def save_run(result: RunResult, out_dir: str | Path) -> Path:
@@ -217,16 +222,8 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private (0700); a run folder is ordinary
     try:
         (tmp / "scenario.toml").write_text(tomli_w.dumps(result.scenario), encoding="utf-8")
-        round_fields = [f.name for f in fields(RoundRecord)]
-        write_csv(
-            tmp / "rounds.csv", round_fields, [[getattr(r, n) for n in round_fields] for r in result.rounds]
-        )
-        client_fields = [f.name for f in fields(ClientRecord)]
-        write_csv(
-            tmp / "clients.csv",
-            client_fields,
-            [[getattr(c, n) for n in client_fields] for c in result.clients],
-        )
+        write_records(tmp / "rounds.csv", RoundRecord, result.rounds)
+        write_records(tmp / "clients.csv", ClientRecord, result.clients)
         num_classes = len(result.label_counts[0]) if result.label_counts else 0
         write_csv(
             tmp / "partition.csv",

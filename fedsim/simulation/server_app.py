@@ -168,8 +168,7 @@ def create_server_app(
         )
         first = cohorts.nodes(round_offset + 1)  # start the actors and load the data before the clock runs
         answers = query_clients(grid, first, timeout_s=STARTUP_TIMEOUT_S)
-        partition_of = {node: pid for pid, node in enumerate(cohorts.node_ids)}
-        if any(answers[node] != partition_of[node] for node in first):
+        if any(answers[node] != cohorts.partition_of[node] for node in first):
             raise NodeRegistryError("a client answered with another partition id than its node's")
         strategy = create_strategy(
             fed.strategy,
