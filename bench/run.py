@@ -60,6 +60,9 @@ def in_process_fedavg(specs) -> tuple[float, list[float], float]:
     from fedsim.data import load_dataset
     from fedsim.models import build_model
     from fedsim.simulation.client_app import client_partitions, client_shard, get_device, run_client_round
+    from fedsim.simulation.run import client_task
+
+    task = client_task(specs)
 
     for cached in (load_dataset, client_partitions, client_shard):  # load the data like a fresh worker
         cached.cache_clear()
@@ -74,7 +77,7 @@ def in_process_fedavg(specs) -> tuple[float, list[float], float]:
     for server_round in range(1, specs.federation.rounds + 1):
         t0 = time.perf_counter()
         results = [
-            run_client_round(specs, partition_id=pid, server_round=server_round, state_dict=state)
+            run_client_round(task, partition_id=pid, server_round=server_round, state_dict=state)
             for pid in range(specs.federation.num_clients)
         ]
         weights = np.array([m["num-examples"] for _, m in results], dtype=np.float64)
@@ -103,8 +106,8 @@ FRAMEWORK_TARGET = 1.15
 
 def framework_overhead() -> list[tuple[str, str, str]]:
     """(1) The same 50-round job through Flower + Ray and through the in-process loop."""
-    from fedsim.simulation.run import run_scenario
-    from fedsim.simulation.scenario import load_scenario
+    from fedsim.commands.run import run_scenario
+    from fedsim.scenario import build_run_spec, load_scenario
 
     scenario = load_scenario("scenarios/quickstart.toml", FRAMEWORK_JOB)
     # Same total parallelism: the in-process loop uses both cores for one client at a time
@@ -113,7 +116,7 @@ def framework_overhead() -> list[tuple[str, str, str]]:
     result = run_scenario(scenario)
     flower_wall = time.perf_counter() - t0
     flower_rounds = [r.round_s for r in result.rounds[1:]]
-    local_wall, local_rounds, local_acc = in_process_fedavg(scenario.specs())
+    local_wall, local_rounds, local_acc = in_process_fedavg(build_run_spec(scenario))
     f_steady, l_steady = statistics.median(flower_rounds[1:]), statistics.median(local_rounds[1:])
     start_up = flower_wall - sum(flower_rounds)
     return [
@@ -171,8 +174,8 @@ def many_clients() -> list[tuple[str, str, str]]:
     """(3) 10,000 registered clients, 100 per round, 50 rounds: driver memory and time per round."""
     import resource
 
-    from fedsim.simulation.run import run_scenario
-    from fedsim.simulation.scenario import load_scenario
+    from fedsim.commands.run import run_scenario
+    from fedsim.scenario import build_run_spec, load_scenario
 
     rss: dict[int, float] = {}
     t0 = time.perf_counter()
@@ -295,8 +298,8 @@ DP_TARGET = 2.0
 
 
 def secagg_cost() -> list[tuple[str, str, str]]:
-    from fedsim.simulation.run import run_scenario
-    from fedsim.simulation.scenario import load_scenario
+    from fedsim.commands.run import run_scenario
+    from fedsim.scenario import build_run_spec, load_scenario
 
     base = JOB + ["federation.strategy=fedavg", "federation.server-momentum=0.0"]
     runs = {}

@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     import json
 
-    from fedsim.simulation.scenario import ScenarioError
+    from fedsim.scenario import ScenarioError
 
     if args.ray_address is not None:
         args.overrides.append(f"resources.ray-address={json.dumps(args.ray_address)}")
@@ -100,7 +100,7 @@ def _resume(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """
     from fedsim.results.store import RunDirError
     from fedsim.simulation.checkpoint import read_checkpoint
-    from fedsim.simulation.scenario import ScenarioError, apply_overrides, validate_scenario
+    from fedsim.scenario import ScenarioError, apply_overrides, validate_scenario
 
     moved = [o for o in args.overrides if not o.startswith("resources.ray-address=")]
     if args.scenario is not None or args.quick or moved or args.out is not None:

@@ -14,6 +14,8 @@ import tomli_w
 from rich.console import Console
 from rich.markup import escape
 
+from fedsim.results.records import RunSummary
+
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -30,7 +32,7 @@ def describe_privacy(p) -> str:
     """One line naming a scenario's privacy protections (the ``[privacy]`` section).
 
     Example:
-        >>> from fedsim.simulation.sections import PrivacySection
+        >>> from fedsim.scenario.privacy_section import PrivacySection
         >>> describe_privacy(PrivacySection.model_validate({"mode": "none"}))
         'no DP'
     """
@@ -71,7 +73,7 @@ def execute_run(
     continued with ``fedsim run --resume out_dir``.
 
     Args:
-        scenario: a :class:`fedsim.simulation.scenario.Scenario`.
+        scenario: a :class:`fedsim.scenario.schema.Scenario`.
         out_dir: the run directory (missing, empty or an earlier complete run;
             when resuming, the interrupted run's).
         console: progress and results (stdout).
@@ -96,7 +98,8 @@ def execute_run(
     from fedsim.report import render_report
     from fedsim.results import save_run
     from fedsim.results.store import RunDirError, check_writable_run_dir
-    from fedsim.simulation.run import ConfigurationError, run_scenario
+    from fedsim.commands.run import run_scenario
+    from fedsim.simulation.backend import ConfigurationError
 
     try:
         check_writable_run_dir(out_dir, progress=resume is not None)
@@ -161,30 +164,31 @@ def _after_failure(out_dir: Path, rounds: int) -> str:
     return logs
 
 
-def _print_outcome(s: dict, report: Path, console: Console) -> None:
+def _print_outcome(s: RunSummary, report: Path, console: Console) -> None:
     """The closing lines of a run: stop reason, warnings, accuracy, ε, audit and the report's path."""
-    eps = f", ε {s['epsilon_max']:.3f}" if s["epsilon_max"] is not None else ""
-    eps += f", user-level ε {s['user_epsilon']:.3f}" if s.get("user_epsilon") is not None else ""
-    eps += f" (δ {s['delta']:g})" if eps else ""
-    if s.get("stop_reason"):
-        console.print(f"stopped early: {s['stop_reason']}", highlight=False)
-    if s.get("user_budget_exceeded"):
+    p = s.privacy
+    eps = f", ε {p.epsilon_max:.3f}" if p.epsilon_max is not None else ""
+    eps += f", user-level ε {p.user_epsilon:.3f}" if p.user_epsilon is not None else ""
+    eps += f" (δ {p.delta:g})" if eps else ""
+    if s.stop_reason:
+        console.print(f"stopped early: {s.stop_reason}", highlight=False)
+    if p.user_budget_exceeded:
         console.print(
-            f"warning: user-level ε {s['user_epsilon']:.3f} is above privacy.user-target-epsilon = "
-            f"{s['user_target_epsilon']:g} (clients failed during a round; see the report's Privacy section)",
+            f"warning: user-level ε {p.user_epsilon:.3f} is above privacy.user-target-epsilon = "
+            f"{p.user_target_epsilon:g} (clients failed during a round; see the report's Privacy section)",
             highlight=False,
         )
-    if s.get("diverged"):
+    if s.diverged:
         console.print("warning: training diverged (the test loss is not finite); lower the learning rate")
     audit = ""
-    for attack in (s.get("audit") or {}).get("attacks", []):
+    for attack in s.audit.attacks if s.audit else ():
         audit += (
-            f"\nmembership inference ({attack['attack']} attack): AUC {attack['auc']:.3f}, "
-            f"empirical ε lower bound {attack['epsilon_lower_bound']:.2f}"
+            f"\nmembership inference ({attack.attack} attack): AUC {attack.auc:.3f}, "
+            f"empirical ε lower bound {attack.epsilon_lower_bound:.2f}"
         )
     console.print(
-        f"done in {s['wall_s']:.1f} s: test accuracy {100 * s['final_accuracy']:.2f} % "
-        f"(baseline {100 * s['baseline_accuracy']:.2f} %){eps}{audit}\n"
+        f"done in {s.wall_s:.1f} s: test accuracy {100 * s.final_accuracy:.2f} % "
+        f"(baseline {100 * s.baseline_accuracy:.2f} %){eps}{audit}\n"
         f"report: {report}",
         highlight=False,
     )
@@ -243,7 +247,7 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
     3. render the sweep report (``report.md``, ``report.html``, plots, ``runs.csv``).
 
     Args:
-        sweep: a :class:`fedsim.simulation.grid.Sweep`.
+        sweep: a :class:`fedsim.scenario.sweeps.Sweep`.
         out_dir: the sweep's folder (runs go to ``out_dir/runs/<run id>``).
         console: progress (stdout).
         errors: error lines (stderr).
@@ -333,11 +337,11 @@ def scenario_or_sweep(path: Path, overrides: list[str], *, quick: bool) -> tuple
     """Load a scenario file: ``(Scenario, False)``, or ``(Sweep, True)`` if it has a ``[sweep]`` table.
 
     Raises:
-        fedsim.simulation.scenario.ScenarioError: for any invalid file, key or
+        fedsim.scenario.schema.ScenarioError: for any invalid file, key or
             expanded run; or ``--quick`` on a file without a sweep.
     """
-    from fedsim.simulation.grid import expand_sweep, is_sweep
-    from fedsim.simulation.scenario import ScenarioError, read_scenario_file, source_name, validate_scenario
+    from fedsim.scenario.sweeps import expand_sweep, is_sweep
+    from fedsim.scenario import ScenarioError, read_scenario_file, source_name, validate_scenario
 
     raw = read_scenario_file(path, overrides)
     source = source_name(path, overrides)

@@ -17,7 +17,7 @@ import pytest
 
 from fedsim.cli import main
 from fedsim.results.store import complete_summary
-from fedsim.simulation.scenario import validate_scenario
+from fedsim.scenario import validate_scenario
 from tests.fixtures.cli import ROOT
 
 # As scenarios/digits-smoke.toml: valid, so each edit below is the only problem in its file.

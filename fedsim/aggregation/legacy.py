@@ -2,10 +2,11 @@
 
 Flower 1.42 offers some server workflows, SecAgg+ among them, only in its legacy
 API: a ``flwr.server.strategy.Strategy`` run by ``DefaultWorkflow`` on a
-``LegacyContext``. The strategies here are Flower's legacy FedAvg (McMahan et
-al. 2017, https://arxiv.org/abs/1602.05629) and FedAvgM (Hsu et al. 2019,
+``LegacyContext``. The strategies here are the registry entries' ``legacy``
+classes (Flower's legacy FedAvg, McMahan et al. 2017,
+https://arxiv.org/abs/1602.05629, and FedAvgM, Hsu et al. 2019,
 https://arxiv.org/abs/1909.06335) with the same three hooks as
-:mod:`fedsim.aggregation.strategies`: extra train-config entries per round, every
+:class:`fedsim.aggregation.RoundHooks`: extra train-config entries per round, every
 client reply handed to a callback before aggregation (replies of weight 0,
 from skipped clients, are reported but not averaged), and central evaluation
 on named arrays.
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import cache
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, MetricRecord
 from flwr.common import Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
-from flwr.server.strategy import FedAvg, FedAvgM
 
-from fedsim.aggregation.strategies import (
+from fedsim.aggregation.registry import available_strategies, get_strategy_entry
+from fedsim.aggregation.replies import (
     ClientReply,
     FailedClient,
     ReleaseCallback,
@@ -79,8 +81,18 @@ def _failure_reason(failure) -> str:
     return str(failure[1].status.message)
 
 
+@cache
 def _with_legacy_hooks(base: type) -> type:
-    """Subclass a legacy Flower strategy with fedsim's config, reply and evaluation hooks."""
+    """Subclass a legacy Flower strategy with fedsim's config, reply and evaluation hooks.
+
+    Cached, so each legacy class has one hooked subclass (``isinstance`` holds across runs).
+
+    Args:
+        base: a legacy Flower strategy class (``flwr.server.strategy``).
+
+    Returns:
+        The hooked subclass, named as ``base``.
+    """
 
     class Hooked(base):  # type: ignore[misc, valid-type]
         def __init__(
@@ -140,10 +152,39 @@ def _with_legacy_hooks(base: type) -> type:
     return Hooked
 
 
-_LEGACY_STRATEGIES: dict[str, type] = {
-    "fedavg": _with_legacy_hooks(FedAvg),
-    "fedavgm": _with_legacy_hooks(FedAvgM),
-}
+def legacy_strategies() -> list[str]:
+    """Names of the registered strategies that have a legacy Flower class, sorted.
+
+    Example:
+        >>> legacy_strategies()
+        ['fedavg', 'fedavgm']
+    """
+    return [name for name in available_strategies() if get_strategy_entry(name).legacy is not None]
+
+
+def get_legacy_class(name: str) -> type:
+    """The legacy Flower class of strategy ``name`` (its registry entry's ``legacy``) with fedsim's hooks.
+
+    Args:
+        name: one of :func:`legacy_strategies`.
+
+    Returns:
+        A subclass of the entry's legacy class (the same one on every call).
+
+    Raises:
+        ValueError: for an unknown name, or a strategy without a legacy Flower class.
+
+    Example:
+        >>> get_legacy_class("fedavgm").__name__
+        'FedAvgM'
+    """
+    legacy = get_strategy_entry(name).legacy
+    if legacy is None:
+        raise ValueError(
+            f"strategy {name!r} has no legacy Flower class, which the SecAgg+ workflow needs; "
+            f"choose one of {legacy_strategies()}"
+        )
+    return _with_legacy_hooks(legacy)
 
 
 def create_legacy_strategy(
@@ -168,7 +209,7 @@ def create_legacy_strategy(
     evaluation is off; the server evaluates with ``evaluate_fn``.
 
     Args:
-        name: ``"fedavg"`` or ``"fedavgm"``.
+        name: one of :func:`legacy_strategies`.
         num_clients: clients registered in the federation (≥ 1).
         fraction_train: share of clients sampled per round, in ``(0, 1]``.
         initial_arrays: the initial global model (named arrays; their order and
@@ -183,12 +224,13 @@ def create_legacy_strategy(
         **options: strategy-specific arguments, e.g. FedAvgM's
             ``server_learning_rate`` and ``server_momentum``.
 
+    Returns:
+        An instance of :func:`get_legacy_class`'s class.
+
     Raises:
-        ValueError: for an unknown name.
+        ValueError: for an unknown name, or a strategy without a legacy Flower class.
     """
-    if name not in _LEGACY_STRATEGIES:
-        raise ValueError(f"unknown strategy {name!r}; choose one of {sorted(_LEGACY_STRATEGIES)}")
-    return _LEGACY_STRATEGIES[name](
+    return get_legacy_class(name)(
         initial_arrays=initial_arrays,
         on_train_replies=on_train_replies,
         evaluate_fn=evaluate_fn,

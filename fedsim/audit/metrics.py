@@ -45,43 +45,14 @@ evaluation half.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.stats import beta
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from fedsim.results.records import AttackResult
 
-@dataclass(frozen=True)
-class AttackMetrics:
-    """One membership-inference attack's success on one model.
-
-    Attributes:
-        attack: the attack's name, e.g. ``"loss"`` or ``"lira"``.
-        auc: area under the ROC curve in ``[0, 1]`` (0.5 = guessing).
-        tpr_at_1pct_fpr: largest true-positive rate whose false-positive rate is
-            ≤ 1 %, in ``[0, 1]``.
-        tpr_at_01pct_fpr: the same at false-positive rate ≤ 0.1 %. With ``n``
-            non-members the smallest non-zero FPR is ``1/n``, so with fewer than
-            1000 non-members this is the TPR at FPR 0.
-        epsilon_lower_bound: empirical ε lower bound (≥ 0) for one example at
-            ``delta``, holding with probability ≥ ``confidence`` under the
-            independence heuristic of :mod:`fedsim.audit.metrics`.
-        delta: the δ of ``epsilon_lower_bound``, in ``[0, 1)``.
-        confidence: the confidence level of ``epsilon_lower_bound``, in ``(0, 1)``.
-        num_members: member examples scored.
-        num_nonmembers: non-member examples scored.
-    """
-
-    attack: str
-    auc: float
-    tpr_at_1pct_fpr: float
-    tpr_at_01pct_fpr: float
-    epsilon_lower_bound: float
-    delta: float
-    confidence: float
-    num_members: int
-    num_nonmembers: int
+AttackMetrics = AttackResult
+"""One attack's figures: :class:`fedsim.results.AttackResult` (the name this module used first)."""
 
 
 def attack_metrics(
@@ -92,7 +63,7 @@ def attack_metrics(
     delta: float,
     confidence: float = 0.95,
     seed: int,
-) -> AttackMetrics:
+) -> AttackResult:
     """Summarise an attack: AUC, TPR at 1 % and 0.1 % FPR, and the empirical ε lower bound.
 
     Args:
@@ -104,7 +75,7 @@ def attack_metrics(
         seed: seed of the random selection/evaluation split.
 
     Returns:
-        The metrics; see :class:`AttackMetrics`.
+        The metrics; see :class:`fedsim.results.AttackResult`.
 
     Raises:
         ValueError: as :func:`epsilon_lower_bound`.
@@ -112,7 +83,7 @@ def attack_metrics(
     members, nonmembers = _check_scores(member_scores, nonmember_scores)
     labels = np.concatenate([np.ones(len(members)), np.zeros(len(nonmembers))])  # (M + N,)
     scores = np.concatenate([members, nonmembers])  # (M + N,)
-    return AttackMetrics(
+    return AttackResult(
         attack=attack,
         auc=float(roc_auc_score(labels, scores)),
         tpr_at_1pct_fpr=tpr_at_fpr(members, nonmembers, max_fpr=0.01),

@@ -202,3 +202,23 @@ def _mean_and_pooled_variance(conf: np.ndarray, mask: np.ndarray, *, side: str) 
     if variance == 0.0:
         raise ValueError(f"the {side} shadow confidences have zero variance around their means")
     return means, variance
+
+
+def finite_scores(scores: np.ndarray) -> np.ndarray:
+    """Scores with ±inf as ±1e300 and NaN as -1e300 (finite, and midpoints of two stay finite).
+
+    A model that is sure of a wrong label has an infinite loss (the surest
+    "non-member"); a diverged model's NaN outputs say nothing, and rank lowest.
+
+    Args:
+        scores: attack scores, any shape.
+
+    Returns:
+        float64 array of the same shape.
+
+    Example:
+        >>> finite_scores(np.array([1.0, np.inf, -np.inf, np.nan])).tolist()
+        [1.0, 1e+300, -1e+300, -1e+300]
+    """
+    big = 1e300
+    return np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-big, posinf=big, neginf=-big)

@@ -100,51 +100,33 @@ def shadow_confidences(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Train ``K`` shadow models and return their LiRA confidences on the audited examples.
 
-    Steps:
-
-    1. Draw a balanced ``(K, N)`` IN mask (:func:`balanced_in_mask`): every
-       target example is IN exactly ``K/2`` shadow models.
-    2. For each shadow model ``k``: build ``model_factory(seed_k)`` and train it
-       centrally, without DP, for ``epochs`` passes of plain SGD
-       (:func:`fedsim.client.create_optimizer`, shuffled batches of
-       ``train.batch_size``) on ``always_in`` plus its IN subset of ``target``.
-    3. Score all ``N`` target examples with :func:`fedsim.audit.logit_confidence`.
+    Shadow model ``k`` is ``model_factory(seed_k)`` trained without DP on
+    ``always_in`` plus its IN subset of ``target`` (:func:`balanced_in_mask`:
+    every example is IN exactly ``K/2`` models), centrally (``epochs`` shuffled
+    passes of plain SGD, :func:`fedsim.client.create_optimizer`) or by FedAvg
+    (``federation``); it then scores all ``N`` target examples with
+    :func:`fedsim.audit.logit_confidence`.
 
     Args:
-        model_factory: ``seed -> freshly initialised model`` of the audited
-            architecture (e.g. a partial of :func:`fedsim.models.build_model`).
-        target: the ``N`` audited examples (members and non-members of the
-            audited model alike).
-        always_in: training data that every shadow model sees (the rest of the
-            audited model's training data), or None.
-        num_shadow: ``K``, even and ≥ 2 (:func:`fedsim.audit.lira_scores` needs
-            ``K ≥ 4`` to estimate its variances).
-        epochs: passes over each shadow model's training set (≥ 1).
-        train: batch size, learning rate and momentum (its ``local_epochs`` and
-            ``local_steps`` are not used).
+        model_factory: ``seed -> freshly initialised model`` of the audited architecture.
+        target: the ``N`` audited examples (members and non-members of the audited model alike).
+        always_in: data every shadow model trains on (the rest of the audited
+            model's training data), or None.
+        num_shadow: ``K``, even and ≥ 2 (:func:`fedsim.audit.lira_scores` needs ``K ≥ 4``).
+        epochs: passes over each shadow model's data when trained centrally (≥ 1).
+        train: batch size, learning rate and momentum (under FedAvg also local epochs and steps).
         device: where the shadow models train and run.
-        seed: seed of the IN mask and of every shadow model's initialisation
-            and shuffling.
-        federation: train each shadow model by FedAvg like this instead of
-            centrally (``epochs`` is then not used).
+        seed: seed of the IN mask and of every shadow model's initialisation and shuffling.
+        federation: train each shadow model by FedAvg like this instead of centrally.
 
     Returns:
-        ``(conf, in_mask)``: float64 confidences ``φ`` of shape ``(K, N)``, and
-        the bool IN mask of shape ``(K, N)``.
+        ``(conf, in_mask)``: float64 confidences ``φ`` and the bool IN mask, both ``(K, N)``.
 
     Raises:
         ValueError: if ``num_shadow`` is odd or below 2, ``epochs < 1``, or
             ``always_in`` does not match ``target``'s classes or input shape.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
-    if always_in is not None and (
-        always_in.num_classes != target.num_classes or always_in.input_shape != target.input_shape
-    ):
-        raise ValueError(
-            f"always_in ({always_in.num_classes} classes, inputs {always_in.input_shape}) does not match "
-            f"target ({target.num_classes} classes, inputs {target.input_shape})"
-        )
+    _check_shadow_data(target, always_in, epochs=epochs)
     rng = np.random.default_rng(seed)
     in_mask = balanced_in_mask(num_shadow=num_shadow, num_examples=len(target), seed=int(rng.integers(2**31)))
     seeds = rng.integers(2**31, size=(num_shadow, 2))  # (K, 2): model init, loader shuffling
@@ -160,6 +142,23 @@ def shadow_confidences(
             _fedavg(model, data, train=train, federation=federation, device=device, seed=int(seeds[k, 1]))
         conf[k] = logit_confidence(model, target, device=device)
     return conf, in_mask
+
+
+def _check_shadow_data(target: ArrayDataset, always_in: ArrayDataset | None, *, epochs: int) -> None:
+    """Check :func:`shadow_confidences`'s ``epochs`` and that ``always_in`` matches ``target``.
+
+    Raises:
+        ValueError: if ``epochs < 1`` or the classes or input shapes differ.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+    if always_in is not None and (
+        always_in.num_classes != target.num_classes or always_in.input_shape != target.input_shape
+    ):
+        raise ValueError(
+            f"always_in ({always_in.num_classes} classes, inputs {always_in.input_shape}) does not match "
+            f"target ({target.num_classes} classes, inputs {target.input_shape})"
+        )
 
 
 def _fit(

@@ -1,14 +1,14 @@
-"""Differential privacy: budgets, noise calibration, Opacus DP-SGD, the ledgers and budget enforcement.
+"""Differential privacy: budgets, accountants, calibration, Opacus DP-SGD, ledgers and budget enforcement.
 
-This is the only package that imports Opacus.
+This is the only package that imports Opacus and dp_accounting.
 """
 
+from fedsim.privacy.accountants import Accountant, available_accountants, create_accountant
 from fedsim.privacy.budget import (
     BudgetTier,
     PrivacyBudget,
     UserLevelDP,
     assign_tiers,
-    available_accountants,
 )
 from fedsim.privacy.calibrate import (
     calibrate_noise,
@@ -36,6 +36,7 @@ from fedsim.privacy.user_level import (
 )
 
 __all__ = [
+    "Accountant",
     "BudgetGuard",
     "BudgetTier",
     "PrivacyBudget",
@@ -52,6 +53,7 @@ __all__ = [
     "client_sample_rate",
     "cohort_size",
     "compute_epsilon",
+    "create_accountant",
     "make_private",
     "make_trainable",
     "plain_state_dict",

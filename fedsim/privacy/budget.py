@@ -8,6 +8,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from fedsim.privacy.accountants.registry import available_accountants
+
 PRIVACY_MODES = ("none", "sample", "user", "both")
 """``none``: plain federated learning. ``sample``: sample-level DP-SGD on every client
 (protects one training example). ``user``: user-level DP-FedAvg on the server's
@@ -23,11 +25,6 @@ rounded up), which needs less noise and relies on the budget being enforced."""
 
 WHEN_TOO_FEW = ("stop", "continue")
 """What a run does when fewer than ``min_clients`` clients still have budget left."""
-
-
-def available_accountants() -> list[str]:
-    """Opacus accountants fedsim composes epsilon with: RDP (default) and PRV."""
-    return ["prv", "rdp"]
 
 
 def _finite_positive(name: str, value: float | None) -> None:

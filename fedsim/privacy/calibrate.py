@@ -1,4 +1,4 @@
-"""Noise calibration and epsilon computation, delegated to Opacus's accountants."""
+"""Noise calibration and epsilon computation, delegated to the registered accountants."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import math
 from collections.abc import Callable
 from functools import lru_cache
 
-from opacus.accountants import create_accountant
-from opacus.accountants.utils import get_noise_multiplier
-
+from fedsim.privacy.accountants import create_accountant
 from fedsim.privacy.budget import PrivacyBudget
 from fedsim.privacy.events import PrivacyEvent
 
@@ -44,49 +42,54 @@ def steps_per_epoch(sample_rate: float) -> int:
 
 @lru_cache(maxsize=1024)
 def compute_epsilon(history: tuple[tuple[float, float, int], ...], *, delta: float, accountant: str) -> float:
-    """Epsilon of a composed DP-SGD history, from an Opacus accountant.
+    """Epsilon of a composed DP-SGD history, from a registered accountant.
 
     Args:
         history: ``(noise_multiplier, sample_rate, steps)`` entries, composed in
             order (Opacus's own ``accountant.history`` format).
         delta: target δ in ``(0, 1)``.
-        accountant: ``rdp`` (Mironov 2017, https://arxiv.org/abs/1702.07476; the
-            sampled Gaussian of Mironov et al. 2019, https://arxiv.org/abs/1908.10530)
-            or ``prv`` (Gopi et al. 2021, https://arxiv.org/abs/2106.02848).
+        accountant: a name of :func:`fedsim.privacy.accountants.available_accountants`:
+            ``rdp`` (Opacus; Mironov 2017, https://arxiv.org/abs/1702.07476; the
+            sampled Gaussian of Mironov et al. 2019, https://arxiv.org/abs/1908.10530),
+            ``prv`` (Opacus; Gopi et al. 2021, https://arxiv.org/abs/2106.02848) or
+            ``pld`` (dp_accounting; Doroshenko et al. 2022, https://arxiv.org/abs/2207.04380).
 
     Returns:
         ε (≥ 0); 0.0 for an empty history, ``inf`` if any entry has noise 0.
+
+    Raises:
+        ValueError: if ``accountant`` is not registered.
     """
-    entries = [entry for entry in history if entry[2] > 0]
-    if not entries:
-        return 0.0
-    if any(sigma == 0 for sigma, _, _ in entries):
-        return math.inf
-    acct = create_accountant(mechanism=accountant)
-    acct.history = list(entries)
-    return float(acct.get_epsilon(delta=delta))
+    return create_accountant(accountant).epsilon(history, delta=delta)
 
 
 @lru_cache(maxsize=1024)
 def calibrate_noise(
     *, target_epsilon: float, target_delta: float, sample_rate: float, steps: int, accountant: str
 ) -> float:
-    """Smallest noise multiplier (within Opacus's 0.01 ε tolerance) meeting a budget.
+    """Smallest noise multiplier (within the accountant's tolerance) meeting a budget.
 
-    Wraps ``opacus.accountants.utils.get_noise_multiplier``; the result σ
-    satisfies ``compute_epsilon(((σ, sample_rate, steps),), ...) ≤ target_epsilon``.
+    ``rdp`` and ``prv`` wrap ``opacus.accountants.utils.get_noise_multiplier``
+    (ε within 0.01 below the target); ``pld`` wraps dp_accounting's
+    ``calibrate_dp_mechanism``. The result σ satisfies
+    ``compute_epsilon(((σ, sample_rate, steps),), ...) ≤ target_epsilon``.
+
+    Args:
+        target_epsilon: ε budget (> 0).
+        target_delta: δ in ``(0, 1)``.
+        sample_rate: Poisson sampling probability q in ``(0, 1]``.
+        steps: noisy steps (≥ 1) the budget must cover.
+        accountant: a name of :func:`fedsim.privacy.accountants.available_accountants`.
+
+    Returns:
+        σ > 0, noise std over the clipping norm.
 
     Raises:
-        ValueError: if no σ up to Opacus's maximum reaches the budget.
+        ValueError: if the accountant is unknown, an argument is out of range, or
+            no σ reaches the budget.
     """
-    return float(
-        get_noise_multiplier(
-            target_epsilon=target_epsilon,
-            target_delta=target_delta,
-            sample_rate=sample_rate,
-            steps=steps,
-            accountant=accountant,
-        )
+    return create_accountant(accountant).calibrate(
+        target_epsilon=target_epsilon, target_delta=target_delta, sample_rate=sample_rate, steps=steps
     )
 
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from fedsim.privacy.calibrate import compute_epsilon
-from fedsim.privacy.events import PrivacyEvent
+from fedsim.privacy.events import PrivacyEvent, UserLevelRelease
 
 
 @dataclass
@@ -52,16 +52,21 @@ class PrivacyLedger:
             raise ValueError(f"client {client} already recorded round {server_round}")
         self._history[client].append((server_round, event))
 
-    def entries(self) -> list[tuple[int, int, float, float, int]]:
+    def state_dict(self) -> list[tuple[int, int, float, float, int]]:
         """Every recorded round as ``(client, server_round, noise_multiplier, sample_rate, steps)``.
 
-        By client, then in recording order: what a checkpoint stores (:meth:`record` them back).
+        By client, then in recording order: what a checkpoint stores (plain values).
         """
         return [
             (client, r, e.noise_multiplier, e.sample_rate, e.steps)
             for client in sorted(self._history)
             for r, e in self._history[client]
         ]
+
+    def load_state_dict(self, state: list[tuple[int, int, float, float, int]]) -> None:
+        """Record the rounds :meth:`state_dict` returned (into an empty ledger)."""
+        for client, server_round, sigma, rate, steps in state:
+            self.record(client, server_round=server_round, event=PrivacyEvent(sigma, rate, steps))
 
     def history(self, client: int) -> list[tuple[int, PrivacyEvent]]:
         """``(server_round, event)`` pairs of ``client``, in recording order."""
@@ -102,11 +107,12 @@ class PrivacyLedger:
 class ReleaseLedger:
     """User-level ledger: one sampled-Gaussian release of the global model per round.
 
-    Guarantee: (ε, δ)-DP of the global models under adding or removing one
-    client's whole data set (user-level DP), with clients Poisson-sampled at
-    each event's ``sample_rate`` (see :mod:`fedsim.privacy.user_level`). Each
-    round is recorded as ``PrivacyEvent(z, q, 1)`` with the round's real noise
-    multiplier, and the whole history is composed by an Opacus accountant.
+    Guarantee: that of :class:`fedsim.privacy.events.UserLevelRelease`:
+    (ε, δ)-DP of the global models under adding or removing one client's whole
+    data set (user-level DP), with clients Poisson-sampled at each release's
+    ``sample_rate`` (see :mod:`fedsim.privacy.user_level`). Each round is
+    recorded with the round's real noise multiplier, and the whole history is
+    composed by the run's accountant.
 
     Args:
         delta: δ of every ε it reports, in ``(0, 1)``.
@@ -114,24 +120,33 @@ class ReleaseLedger:
 
     Example:
         >>> ledger = ReleaseLedger(delta=1e-5)
-        >>> ledger.record(1, PrivacyEvent(1.0, 0.1, 1))
+        >>> ledger.record(1, UserLevelRelease(1.0, 0.1))
         >>> ledger.epsilon() == compute_epsilon(((1.0, 0.1, 1),), delta=1e-5, accountant="rdp")
         True
     """
 
     delta: float
     accountant: str = "rdp"
-    _history: list[tuple[int, PrivacyEvent]] = field(default_factory=list, init=False, repr=False)
+    _history: list[tuple[int, UserLevelRelease]] = field(default_factory=list, init=False, repr=False)
 
-    def record(self, server_round: int, event: PrivacyEvent) -> None:
+    def record(self, server_round: int, release: UserLevelRelease) -> None:
         """Add one round's release."""
-        self._history.append((server_round, event))
+        self._history.append((server_round, release))
 
-    def history(self) -> list[tuple[int, PrivacyEvent]]:
-        """``(server_round, event)`` pairs in recording order."""
+    def history(self) -> list[tuple[int, UserLevelRelease]]:
+        """``(server_round, release)`` pairs in recording order."""
         return list(self._history)
 
-    def epsilon(self, extra: PrivacyEvent | None = None) -> float:
+    def state_dict(self) -> list[tuple[int, float, float]]:
+        """Every release as ``(server_round, noise_multiplier, sample_rate)``: what a checkpoint stores."""
+        return [(r, e.noise_multiplier, e.sample_rate) for r, e in self._history]
+
+    def load_state_dict(self, state: list[tuple[int, float, float]]) -> None:
+        """Record the releases :meth:`state_dict` returned (into an empty ledger)."""
+        for server_round, z, rate in state:
+            self.record(server_round, UserLevelRelease(z, rate))
+
+    def epsilon(self, extra: UserLevelRelease | None = None) -> float:
         """ε after every recorded release (and ``extra``, if given, without recording it)."""
         entries = tuple(e.as_history_entry() for _, e in self._history)
         if extra is not None:

@@ -39,7 +39,7 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
     rounds = [r.round for r in result.rounds]
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax_acc.plot(rounds, [100 * r.accuracy for r in result.rounds], marker="o", label="global model")
-    baseline = result.summary.get("baseline_accuracy")
+    baseline = result.summary.baseline_accuracy
     if baseline is not None:
         ax_acc.axhline(100 * baseline, linestyle="--", color="gray", label="most frequent label")
         ax_acc.legend()
@@ -60,7 +60,7 @@ def plot_accuracy_loss(result: RunResult, path: Path) -> Path:
 @plain_text
 def plot_epsilon(result: RunResult, path: Path) -> Path:
     """ε per round: sample-level (max and mean over clients) and user-level, with budgets dashed."""
-    summary = result.summary
+    privacy = result.summary.privacy
     fig, ax = plt.subplots(figsize=(6, 3.8))
     rows = [r for r in result.rounds if r.epsilon_max is not None]
     if rows:
@@ -74,17 +74,17 @@ def plot_epsilon(result: RunResult, path: Path) -> Path:
     user = [r for r in result.rounds if r.user_epsilon is not None]
     if user:
         ax.plot([r.round for r in user], [r.user_epsilon for r in user], marker="s", label="user-level ε")
-    for key, label, color in (
-        ("target_epsilon", "sample budget", "black"),
-        ("user_target_epsilon", "user budget", "tab:green"),
+    for budget, label, color in (
+        (privacy.target_epsilon, "sample budget", "black"),
+        (privacy.user_target_epsilon, "user budget", "tab:green"),
     ):
-        if summary.get(key) is not None:
-            ax.axhline(summary[key], linestyle="--", color=color, label=f"{label} ε = {summary[key]:g}")
+        if budget is not None:
+            ax.axhline(budget, linestyle="--", color=color, label=f"{label} ε = {budget:g}")
     colors = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
-    for index, tier in enumerate(summary.get("tiers") or []):
+    for index, tier in enumerate(privacy.tiers or ()):
         color = colors[index % len(colors)]
-        ax.axhline(tier["target_epsilon"], linestyle=":", color=color, label=f"tier {tier['name']} budget")
-    delta = summary.get("delta")
+        ax.axhline(tier.target_epsilon, linestyle=":", color=color, label=f"tier {tier.name} budget")
+    delta = privacy.delta
     ax.set(xlabel="round", ylabel="ε", title=f"ε spent (δ = {delta:g})" if delta else "ε")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small")
@@ -111,12 +111,12 @@ def plot_partition(result: RunResult, path: Path) -> Path:
     shares = counts / np.maximum(sizes, 1)[:, None]  # each client's label distribution
     image = ax.imshow(shares, aspect="auto", cmap="viridis", interpolation="nearest", vmin=0)
     ax.set(xlabel="class", ylabel="client", title="Label distribution per client")
-    users = result.summary.get("client_users")
+    users = result.summary.client_users
     if users and clients <= 80:  # natural users: name each row (book, writer, role)
         ax.set_yticks(range(clients), [f"{c} {u}" for c, u in enumerate(users)], fontsize=7)
     else:
         ax.set_yticks(range(0, clients, max(1, clients // 40)))
-    names = result.summary.get("class_names")
+    names = result.summary.class_names
     if names and classes <= 100:  # text: the characters themselves ("␣" is the space)
         ax.set_xticks(range(classes), [n.replace(" ", "␣") for n in names], fontsize=7)
     else:

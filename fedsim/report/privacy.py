@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from fedsim.report.tables import fmt, table
-from fedsim.results import RunResult
+from fedsim.results import PrivacySummary, RunResult, RunSummary
 
 _GUARANTEES = {
     "sample": (
@@ -27,6 +27,7 @@ _GUARANTEES = {
 
 
 def _mode_text(mode: str, secure_aggregation: bool = False) -> str:
+    """What the privacy mode protects, and what it does not."""
     if mode == "none":
         return (
             "**No differential privacy.** Clients trained with plain SGD, so no ε bound holds for any "
@@ -42,30 +43,31 @@ def _mode_text(mode: str, secure_aggregation: bool = False) -> str:
     return "\n\n".join(parts)
 
 
-def _settings(s: dict, scenario: dict) -> list[str]:
+def _settings(p: PrivacySummary, scenario: dict) -> list[str]:
+    """The privacy settings, one line each: accountant and δ, each level's mechanism, SecAgg+."""
     lines = []
-    if s.get("accountant"):
+    if p.accountant:
         lines.append(
-            f"Accountant: Opacus **{s['accountant'].upper()}**, every ε at δ = {s['delta']:g}, composed over "
+            f"Accountant: Opacus **{p.accountant.upper()}**, every ε at δ = {p.delta:g}, composed over "
             "the real history (noise multiplier, sampling rate, steps) of every round."
         )
-    if s.get("max_grad_norm") is not None:
+    if p.max_grad_norm is not None:
         lines.append(
-            f"Sample level: max grad norm {fmt(s['max_grad_norm'])}, Poisson sampling at each client's rate "
-            f"q = 1/ceil(examples/batch), Opacus grad-sample mode `{s.get('grad_sample_mode')}`, "
+            f"Sample level: max grad norm {fmt(p.max_grad_norm)}, Poisson sampling at each client's rate "
+            f"q = 1/ceil(examples/batch), Opacus grad-sample mode `{p.grad_sample_mode}`, "
             + (
                 f"fixed noise multiplier {fmt(scenario['noise-multiplier'])}. "
                 if scenario.get("noise-multiplier") is not None
-                else f"noise calibrated for {s.get('calibrate_for')}. "
+                else f"noise calibrated for {p.calibrate_for}. "
             )
             + "A client's ε covers only the rounds it trained in; being sampled into a cohort is not "
             "counted as amplification. Clients whose budget is spent are still drawn into cohorts and "
             "then skip, so late cohorts can be smaller."
         )
-    if s.get("user_noise_multiplier") is not None:
+    if p.user_noise_multiplier is not None:
         lines.append(
-            f"User level: {s['clipping']} clipping on the {s['clip_on']}, noise multiplier "
-            f"{fmt(s['user_noise_multiplier'])}, client sampling rate q = {fmt(s['client_sample_rate'])} "
+            f"User level: {p.clipping} clipping on the {p.clip_on}, noise multiplier "
+            f"{fmt(p.user_noise_multiplier)}, client sampling rate q = {fmt(p.client_sample_rate)} "
             "(the cohort's share of all clients). The accountant treats the cohort as Poisson-sampled at "
             "rate q, the usual approximation: Flower samples a fixed-size cohort. Each round is accounted "
             "with the noise it really had (a round that averaged fewer clients had less)."
@@ -74,45 +76,46 @@ def _settings(s: dict, scenario: dict) -> list[str]:
         "Secure aggregation (SecAgg+): "
         + (
             "on: the server learns only the sum of the cohort's updates."
-            if s.get("secure_aggregation")
+            if p.secure_aggregation
             else "off: the server sees every client's update."
         )
     )
     return lines
 
 
-def _headline(s: dict) -> list[str]:
-    lines = []
-    if s.get("epsilon_max") is not None:
-        budget = "per tier, below" if s.get("tiers") else fmt(s.get("target_epsilon"))
+def _headline(s: RunSummary) -> list[str]:
+    """The ε spent at each level against its budget, and an early stop."""
+    p, lines = s.privacy, []
+    if p.epsilon_max is not None:
+        budget = "per tier, below" if p.tiers else fmt(p.target_epsilon)
         lines.append(
-            f"**Sample-level ε (max over clients): {s['epsilon_max']:.3f}** "
-            f"(mean over clients that trained {s['epsilon_mean']:.3f}; budget {budget})."
+            f"**Sample-level ε (max over clients): {p.epsilon_max:.3f}** "
+            f"(mean over clients that trained {p.epsilon_mean:.3f}; budget {budget})."
         )
-    if s.get("user_epsilon") is not None:
-        target = s.get("user_target_epsilon")
+    if p.user_epsilon is not None:
         lines.append(
-            f"**User-level ε: {s['user_epsilon']:.3f}** (budget {fmt(target)})"
+            f"**User-level ε: {p.user_epsilon:.3f}** (budget {fmt(p.user_target_epsilon)})"
             + (
                 ": **above the budget**: clients failed during a round, so it averaged fewer updates, with "
                 "less noise per update than the check before the round allowed for."
-                if s.get("user_budget_exceeded")
+                if p.user_budget_exceeded
                 else "."
             )
         )
-    if s.get("stop_reason"):
-        lines.append(f"**The run stopped early** ({s['stop_reason']}).")
+    if s.stop_reason:
+        lines.append(f"**The run stopped early** ({s.stop_reason}).")
     return lines
 
 
 def _tiers(result: RunResult) -> str:
+    """The subsection "Budget tiers" ("" without tiers)."""
     groups = defaultdict(list)
     for client in result.clients:
         if client.tier is not None:
             groups[client.tier].append(client)
     if not groups:
         return ""
-    uniform = result.summary.get("privacy_mode") in ("user", "both")  # each update weighs 1
+    uniform = result.summary.privacy.privacy_mode in ("user", "both")  # each update weighs 1
 
     def weight(c) -> float:
         return c.rounds_trained if uniform else c.examples * c.rounds_trained
@@ -133,23 +136,36 @@ def _tiers(result: RunResult) -> str:
                 sum(1 for c in members if c.stopped_round is not None),
             ]
         )
-    header = [
-        "tier",
-        "clients",
-        "ε budget",
-        "rounds trained (sum)",
-        "ε mean (clients that trained)",
-        "ε max",
-        "share of the aggregate",
-        "clients stopped",
-    ]
     return (
         "### Budget tiers\n\n"
-        + table(header, rows)
+        + table(_TIER_HEADER, rows)
         + "\n\nShare of the aggregate: the tier's share of the FedAvg weight summed over the run "
         "(examples × rounds trained; rounds trained under user-level DP, where each update weighs 1), "
         "i.e. its contribution to the global model.\n"
     )
+
+
+_TIER_HEADER = [
+    "tier",
+    "clients",
+    "ε budget",
+    "rounds trained (sum)",
+    "ε mean (clients that trained)",
+    "ε max",
+    "share of the aggregate",
+    "clients stopped",
+]
+_ROUND_HEADER = [
+    "round",
+    "σ (DP-SGD, mean)",
+    "max grad norm",
+    "sample ε max",
+    "user noise multiplier",
+    "user clipping norm",
+    "user ε",
+    "clients trained",
+    "skipped (budget spent)",
+]
 
 
 def privacy_section(result: RunResult) -> str:
@@ -161,16 +177,30 @@ def privacy_section(result: RunResult) -> str:
 
     Args:
         result: a complete run (as :func:`fedsim.results.load_run` returns it).
+
+    Returns:
+        The section's Markdown, without its heading.
     """
     s = result.summary
-    mode = s.get("privacy_mode", "none")
-    parts = [_mode_text(mode, bool(s.get("secure_aggregation"))), ""]
+    mode = s.privacy.privacy_mode
+    parts = [_mode_text(mode, s.privacy.secure_aggregation), ""]
     if mode == "none":
         return "\n".join(parts)
     privacy_keys = result.scenario.get("privacy", {})
-    parts += [*(f"- {line}" for line in _settings(s, privacy_keys)), ""]
+    parts += [*(f"- {line}" for line in _settings(s.privacy, privacy_keys)), ""]
     parts += [line for item in _headline(s) for line in (item, "")]
-    per_round = [
+    parts += _per_round(result)
+    if s.privacy.epsilon_max is not None:
+        parts += [*_per_client(result), *_exhaustion(result)]
+        tiers = _tiers(result)
+        if tiers:
+            parts += [tiers, ""]
+    return "\n".join(parts)
+
+
+def _per_round(result: RunResult) -> list[str]:
+    """The subsection "Per round": each level's noise, clipping and ε, and the clients that trained."""
+    rows = [
         [
             r.round,
             r.noise_multiplier,
@@ -185,62 +215,45 @@ def privacy_section(result: RunResult) -> str:
         for r in result.rounds
         if r.round > 0
     ]
-    parts += [
-        "### Per round",
+    return ["### Per round", "", table(_ROUND_HEADER, rows), ""]
+
+
+def _per_client(result: RunResult) -> list[str]:
+    """The subsection "Per client": each client's budget, rounds, ε, σ and q (user and tier if any)."""
+    clients = result.clients
+    columns = {
+        "client": [c.client for c in clients],
+        "user": result.summary.client_users or [None] * len(clients),
+        "tier": [c.tier for c in clients],
+        "ε budget": [c.budget for c in clients],
+        "rounds trained": [c.rounds_trained for c in clients],
+        "ε spent": [c.epsilon for c in clients],
+        "σ": [c.noise_multiplier for c in clients],
+        "q": [c.sample_rate for c in clients],
+        "stopped at round": [c.stopped_round for c in clients],
+    }
+    shown = {k: v for k, v in columns.items() if k not in ("user", "tier") or any(x is not None for x in v)}
+    return [
+        "### Per client",
         "",
-        table(
-            [
-                "round",
-                "σ (DP-SGD, mean)",
-                "max grad norm",
-                "sample ε max",
-                "user noise multiplier",
-                "user clipping norm",
-                "user ε",
-                "clients trained",
-                "skipped (budget spent)",
-            ],
-            per_round,
+        table(list(shown), [list(row) for row in zip(*shown.values(), strict=True)]),
+        "",
+    ]
+
+
+def _exhaustion(result: RunResult) -> list[str]:
+    """The subsection "Budget exhaustion": which client stopped before which round."""
+    stopped = sorted((c.stopped_round, c.client) for c in result.clients if c.stopped_round is not None)
+    return [
+        "### Budget exhaustion",
+        "",
+        (
+            "\n".join(
+                f"- before round {r}: client {c} stopped (its next round would have exceeded its budget)"
+                for r, c in stopped
+            )
+            if stopped
+            else "No client's budget ran out."
         ),
         "",
     ]
-    if s.get("epsilon_max") is not None:
-        users = s.get("client_users") or [None] * len(result.clients)
-        columns = {
-            "client": [c.client for c in result.clients],
-            "user": users,
-            "tier": [c.tier for c in result.clients],
-            "ε budget": [c.budget for c in result.clients],
-            "rounds trained": [c.rounds_trained for c in result.clients],
-            "ε spent": [c.epsilon for c in result.clients],
-            "σ": [c.noise_multiplier for c in result.clients],
-            "q": [c.sample_rate for c in result.clients],
-            "stopped at round": [c.stopped_round for c in result.clients],
-        }
-        shown = {
-            k: v for k, v in columns.items() if k not in ("user", "tier") or any(x is not None for x in v)
-        }
-        parts += [
-            "### Per client",
-            "",
-            table(list(shown), [list(row) for row in zip(*shown.values(), strict=True)]),
-            "",
-        ]
-        stopped = sorted((c.stopped_round, c.client) for c in result.clients if c.stopped_round is not None)
-        parts += [
-            "### Budget exhaustion",
-            "",
-            (
-                "\n".join(
-                    f"- before round {r}: client {c} stopped (its next round would have exceeded its budget)"
-                    for r, c in stopped
-                )
-                if stopped
-                else "No client's budget ran out."
-            ),
-            "",
-        ]
-        tiers = _tiers(result)
-        if tiers:
-            parts += [tiers, ""]
-    return "\n".join(parts)

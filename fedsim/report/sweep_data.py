@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any
+
+from fedsim.audit.registry import available_attacks
+from fedsim.results import AttackResult, RunResult, RunSummary, sweep_run_columns
 
 SEED_AXIS = "seed"
 
@@ -32,9 +36,10 @@ class Cell:
         accuracy_mean, accuracy_sd: final test accuracy in [0, 1]; sd is 0 for one run.
         epsilon: mean sample-level ε (max over clients) or None.
         user_epsilon: mean user-level ε or None.
-        auc_loss, auc_lira: mean AUC of the loss-threshold and LiRA attacks (None if not run).
+        auc: attack name → mean AUC of that attack (None if not run), for every
+            registered attack (:func:`fedsim.audit.available_attacks`), in run order.
         tpr_1pct: mean TPR at 1 % FPR of the strongest attack (by AUC).
-        epsilon_lb: mean empirical ε lower bound (the larger of the attacks').
+        epsilon_lb: mean empirical ε lower bound (the largest of the attacks').
         round_s: mean over runs of the median round time (s).
         wall_s: mean wall time per run (s).
     """
@@ -47,8 +52,7 @@ class Cell:
     accuracy_sd: float
     epsilon: float | None
     user_epsilon: float | None
-    auc_loss: float | None
-    auc_lira: float | None
+    auc: Mapping[str, float | None]
     tpr_1pct: float | None
     epsilon_lb: float | None
     round_s: float
@@ -60,20 +64,23 @@ class Cell:
         return self.epsilon if self.epsilon is not None else self.user_epsilon
 
 
-def _mechanism(s: dict[str, Any]) -> str:
+def _mechanism(s: RunSummary) -> str:
     name = {
         "none": "no DP",
         "sample": "sample-level DP",
         "user": "user-level DP",
         "both": "sample- and user-level DP",
-    }[s.get("privacy_mode") or "none"]
-    if s.get("num_clients") == 1:
+    }[s.privacy.privacy_mode or "none"]
+    if s.num_clients == 1:
         name += ", centralized"
-    return name + (" + SecAgg+" if s.get("secure_aggregation") else "")
+    return name + (" + SecAgg+" if s.privacy.secure_aggregation else "")
 
 
-def _attack(s: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((a for a in (s.get("audit") or {}).get("attacks", []) if a["attack"] == name), None)
+def _attacks(s: RunSummary) -> dict[str, AttackResult]:
+    """The run's result of each registered attack that ran, in run order."""
+    ran = s.audit.attacks if s.audit else ()
+    found = {name: next((a for a in ran if a.attack == name), None) for name in available_attacks()}
+    return {name: a for name, a in found.items() if a is not None}
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -81,35 +88,42 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(kept) if kept else None
 
 
-def run_row(entry: dict[str, Any], result) -> dict[str, Any]:
-    """The ``runs.csv`` row of one run: its labels, status and headline figures."""
+def run_row(entry: dict[str, Any], result: RunResult | None) -> dict[str, Any]:
+    """The ``runs.csv`` row of one run: its labels, status and headline figures.
+
+    Args:
+        entry: the run's entry in ``sweep.json`` (``run_id``, ``labels``, ``status``, ``error``).
+        result: the run as :func:`fedsim.results.load_run` read it (None if not complete).
+
+    Returns:
+        Column → value: ``run_id``, the axis labels, ``status`` (and ``error``), then, for a
+        complete run, the figures of :func:`fedsim.results.sweep_run_columns`, in its order.
+    """
     row: dict[str, Any] = {"run_id": entry["run_id"], **entry["labels"], "status": entry["status"]}
     if entry.get("error"):
         row["error"] = entry["error"]
     if result is None:
         return row
-    s = result.summary
-    loss, lira = _attack(s, "loss"), _attack(s, "lira")
-    attacks = [a for a in (loss, lira) if a]
-    best = max(attacks, key=lambda a: a["auc"]) if attacks else None
+    s, attacks = result.summary, _attacks(result.summary)
+    best = max(attacks.values(), key=lambda a: a.auc) if attacks else None
     round_times = [r.round_s for r in result.rounds if r.round > 1] or [
         r.round_s for r in result.rounds if r.round > 0
     ]  # round 1 also starts Ray's workers and loads their data
-    row.update(
-        mechanism=_mechanism(s),
-        final_accuracy=s["final_accuracy"],
-        epsilon_max=s.get("epsilon_max"),
-        user_epsilon=s.get("user_epsilon"),
-        delta=s.get("delta"),
-        auc_loss=loss["auc"] if loss else None,
-        auc_lira=lira["auc"] if lira else None,
-        tpr_at_1pct_fpr=best["tpr_at_1pct_fpr"] if best else None,
-        tpr_at_01pct_fpr=best["tpr_at_01pct_fpr"] if best else None,
-        epsilon_lower_bound=max(a["epsilon_lower_bound"] for a in attacks) if attacks else None,
-        rounds_completed=s["rounds_completed"],
-        median_round_s=statistics.median(round_times) if round_times else None,
-        wall_s=s["wall_s"],
-    )
+    figures = {
+        "mechanism": _mechanism(s),
+        "final_accuracy": s.final_accuracy,
+        "epsilon_max": s.privacy.epsilon_max,
+        "user_epsilon": s.privacy.user_epsilon,
+        "delta": s.privacy.delta,
+        **{f"auc_{name}": attacks[name].auc if name in attacks else None for name in available_attacks()},
+        "tpr_at_1pct_fpr": best.tpr_at_1pct_fpr if best else None,
+        "tpr_at_01pct_fpr": best.tpr_at_01pct_fpr if best else None,
+        "epsilon_lower_bound": max(a.epsilon_lower_bound for a in attacks.values()) if attacks else None,
+        "rounds_completed": s.rounds_completed,
+        "median_round_s": statistics.median(round_times) if round_times else None,
+        "wall_s": s.wall_s,
+    }
+    row.update((k, figures[k]) for k in sweep_run_columns(available_attacks()) if k in figures)
     return row
 
 
@@ -150,8 +164,7 @@ def summarize(rows: list[dict[str, Any]], *, group_axes: list[str], protection_a
                 accuracy_sd=statistics.stdev(acc) if len(acc) > 1 else 0.0,
                 epsilon=_mean([r["epsilon_max"] for r in runs]),
                 user_epsilon=_mean([r["user_epsilon"] for r in runs]),
-                auc_loss=_mean([r["auc_loss"] for r in runs]),
-                auc_lira=_mean([r["auc_lira"] for r in runs]),
+                auc={name: _mean([r[f"auc_{name}"] for r in runs]) for name in available_attacks()},
                 tpr_1pct=_mean([r["tpr_at_1pct_fpr"] for r in runs]),
                 epsilon_lb=_mean([r["epsilon_lower_bound"] for r in runs]),
                 round_s=_mean([r["median_round_s"] for r in runs]) or 0.0,
@@ -159,3 +172,25 @@ def summarize(rows: list[dict[str, Any]], *, group_axes: list[str], protection_a
             )
         )
     return cells
+
+
+def summary_csv(cells: list[Cell]) -> tuple[list[str], list[list[Any]]]:
+    """``summary.csv``'s header and rows, one row per cell.
+
+    Args:
+        cells: the cells, in the report's order.
+
+    Returns:
+        ``(header, rows)``: one column per :class:`Cell` field (``auc`` as
+        ``auc_<attack>`` per registered attack, in run order), then ``x_epsilon``.
+    """
+    header, attacks = [], available_attacks()
+    for f in fields(Cell):
+        header += [f"auc_{a}" for a in attacks] if f.name == "auc" else [f.name]
+    rows = []
+    for c in cells:
+        row = []
+        for f in fields(Cell):
+            row += [c.auc.get(a) for a in attacks] if f.name == "auc" else [getattr(c, f.name)]
+        rows.append([*row, c.x_epsilon])
+    return [*header, "x_epsilon"], rows

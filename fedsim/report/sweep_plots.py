@@ -14,26 +14,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from fedsim.audit.registry import available_attacks, get_attack  # noqa: E402
 from fedsim.report.plots import plain_text, save_figure  # noqa: E402
-from fedsim.report.sweep_data import group_of  # noqa: E402
+from fedsim.report.sweep_data import Cell, group_of  # noqa: E402
 
 _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
 def _colours(groups: list[str]) -> dict[str, Any]:
+    """One tab10 colour per group, in order."""
     cmap = plt.get_cmap("tab10")
     return {g: cmap(i % 10) for i, g in enumerate(groups)}
 
 
 @plain_text
-def plot_frontier(cells: list, path: Path) -> Path:
+def plot_frontier(cells: list[Cell], path: Path) -> Path:
     """Final accuracy against ε, one colour per group, one marker per mechanism.
 
     Args:
-        cells: :class:`fedsim.report.sweep.Cell` objects; cells with an ε are points
-            (sample-level DP runs of one mechanism joined by a line, sorted by ε),
-            cells without one are horizontal reference lines (dashed, dotted, dash-dotted).
+        cells: :class:`fedsim.report.sweep_data.Cell` objects; cells with an ε are points
+            (runs of one mechanism joined by a line, sorted by ε), cells without one are
+            horizontal reference lines (dashed, dotted, dash-dotted).
         path: the PNG to write.
+
+    Returns:
+        ``path``.
     """
     groups = list(dict.fromkeys(c.group for c in cells))
     colours = _colours(groups)
@@ -42,43 +47,17 @@ def plot_frontier(cells: list, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(12, 5.5))
     has_points = False
     for group in groups:
-        colour = colours[group]
+        in_group = [c for c in cells if c.group == group]
         for mechanism in mechanisms:
-            pts = sorted(
-                (
-                    c
-                    for c in cells
-                    if c.group == group and c.mechanism == mechanism and c.x_epsilon is not None
-                ),
-                key=lambda c: c.x_epsilon,
-            )
-            if not pts:
-                continue
-            has_points = True
-            ax.errorbar(
-                [c.x_epsilon for c in pts],
-                [100 * c.accuracy_mean for c in pts],
-                yerr=[100 * c.accuracy_sd for c in pts],
-                color=colour,
-                marker=markers[mechanism],
-                linestyle="-" if len(pts) > 1 else "none",
-                capsize=3,
-                label=f"{group}: {mechanism}",
-            )
-            for c in pts:
-                ax.annotate(
-                    c.protection,
-                    (c.x_epsilon, 100 * c.accuracy_mean),
-                    fontsize=7,
-                    textcoords="offset points",
-                    xytext=(4, 4),
-                    color=colour,
-                )
-        references = [c for c in cells if c.group == group and c.x_epsilon is None]
+            pts = [c for c in in_group if c.mechanism == mechanism and c.x_epsilon is not None]
+            if pts:
+                _frontier_line(ax, pts, colour=colours[group], marker=markers[mechanism])
+                has_points = True
+        references = [c for c in in_group if c.x_epsilon is None]
         for c, style in zip(references, itertools.cycle(["--", ":", "-."]), strict=False):
             ax.axhline(
                 100 * c.accuracy_mean,
-                color=colour,
+                color=colours[group],
                 linestyle=style,
                 linewidth=1,
                 label=f"{group}: {c.protection} ({c.mechanism})",
@@ -98,20 +77,56 @@ def plot_frontier(cells: list, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def _frontier_line(ax, cells: list[Cell], *, colour, marker: str) -> None:
+    """One group's cells of one mechanism: points sorted by ε with error bars, named by protection."""
+    pts = sorted(cells, key=lambda c: c.x_epsilon)
+    ax.errorbar(
+        [c.x_epsilon for c in pts],
+        [100 * c.accuracy_mean for c in pts],
+        yerr=[100 * c.accuracy_sd for c in pts],
+        color=colour,
+        marker=marker,
+        linestyle="-" if len(pts) > 1 else "none",
+        capsize=3,
+        label=f"{pts[0].group}: {pts[0].mechanism}",
+    )
+    for c in pts:
+        ax.annotate(
+            c.protection,
+            (c.x_epsilon, 100 * c.accuracy_mean),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(4, 4),
+            color=colour,
+        )
+
+
 @plain_text
-def plot_audit(cells: list, path: Path) -> Path:
-    """Membership-inference AUC (loss attack, and LiRA where run) per protection, one panel per group."""
+def plot_audit(cells: list[Cell], path: Path) -> Path:
+    """Membership-inference AUC per protection, one bar per attack that ran, one panel per group.
+
+    Args:
+        cells: :class:`fedsim.report.sweep_data.Cell` objects.
+        path: the PNG to write.
+
+    Returns:
+        ``path``.
+    """
     groups = list(dict.fromkeys(c.group for c in cells)) or ["all runs"]
     fig, axes = plt.subplots(1, len(groups), figsize=(max(5, 3.2 * len(groups)), 4), squeeze=False)
+    attacks = available_attacks()
     for ax, group in zip(axes[0], groups, strict=True):
         in_group = [c for c in cells if c.group == group]
         x = np.arange(len(in_group))
-        loss = [c.auc_loss if c.auc_loss is not None else math.nan for c in in_group]
-        lira = [c.auc_lira if c.auc_lira is not None else math.nan for c in in_group]
-        width = 0.4 if any(not math.isnan(v) for v in lira) else 0.8
-        ax.bar(x - (width / 2 if width < 0.8 else 0), loss, width=width, label="loss threshold")
-        if width < 0.8:
-            ax.bar(x + width / 2, lira, width=width, label="LiRA")
+        aucs = {
+            name: [c.auc.get(name) if c.auc.get(name) is not None else math.nan for c in in_group]
+            for name in attacks
+        }
+        shown = [name for name in attacks if any(not math.isnan(v) for v in aucs[name])] or list(attacks[:1])
+        width = 0.8 / len(shown)
+        for i, name in enumerate(shown):
+            offset = (i - (len(shown) - 1) / 2) * width
+            ax.bar(x + offset, aucs[name], width=width, label=get_attack(name).label)
         ax.axhline(0.5, color="gray", linestyle="--", linewidth=1)
         ax.set_xticks(x, [c.protection for c in in_group], rotation=45, ha="right", fontsize=7)
         ax.set(title=group, ylabel="attack AUC (0.5 = guessing)", ylim=(0.4, 1.0))

@@ -1,9 +1,17 @@
-"""Plain result records: the leaf of the package that any layer may import."""
+"""Plain result records: the leaf of the package that any layer may import.
+
+Per round (:class:`RoundRecord`), per client (:class:`ClientRecord`), the run's
+summary (:mod:`fedsim.results.summary`, re-exported here) and the whole run
+(:class:`RunResult`), plus the column names of a sweep's ``runs.csv``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from fedsim.results.summary import AttackResult, AuditSummary, PrivacySummary, RunSummary, TierSummary
 
 
 @dataclass(frozen=True)
@@ -86,17 +94,60 @@ class RunResult:
     """Everything a finished run produced, as written by :func:`fedsim.results.save_run`.
 
     Attributes:
-        summary: headline figures (scenario, dataset, model, num_clients,
-            rounds_completed, final_accuracy, final_loss, epsilon_max, delta,
-            wall_s, ...), JSON-serialisable.
+        summary: headline figures (``summary.json``).
         rounds: one record per round, round 0 first.
         clients: one record per client, by partition id.
         scenario: the resolved scenario (kebab-case keys).
         label_counts: examples per (client, class), shape ``(clients, classes)``.
     """
 
-    summary: dict[str, Any]
+    summary: RunSummary
     rounds: list[RoundRecord] = field(default_factory=list)
     clients: list[ClientRecord] = field(default_factory=list)
     scenario: dict[str, Any] = field(default_factory=dict)
     label_counts: list[list[int]] = field(default_factory=list)
+
+
+SWEEP_RUN_FIGURES = ("mechanism", "final_accuracy", "epsilon_max", "user_epsilon", "delta")
+"""``runs.csv`` columns after ``run_id``, ``status`` and ``error``, before the attacks' AUCs."""
+SWEEP_RUN_AUDIT = (
+    "tpr_at_1pct_fpr",
+    "tpr_at_01pct_fpr",
+    "epsilon_lower_bound",
+    "rounds_completed",
+    "median_round_s",
+    "wall_s",
+)
+"""``runs.csv`` columns after the AUCs: the strongest attack's TPRs, the largest ε lower bound, time."""
+
+
+def sweep_run_columns(attacks: Iterable[str]) -> tuple[str, ...]:
+    """The figure columns of a sweep's ``runs.csv`` (each run's axis labels come after ``run_id``).
+
+    A sweep axis may not take one of these names.
+
+    Args:
+        attacks: the attacks' names in run order (:func:`fedsim.audit.available_attacks`);
+            each gets a column ``auc_<name>``.
+
+    Returns:
+        The column names, in ``runs.csv``'s order.
+
+    Example:
+        >>> sweep_run_columns(["loss", "lira"])[6:10]
+        ('user_epsilon', 'delta', 'auc_loss', 'auc_lira')
+    """
+    return ("run_id", "status", "error", *SWEEP_RUN_FIGURES, *(f"auc_{a}" for a in attacks), *SWEEP_RUN_AUDIT)
+
+
+__all__ = [
+    "AttackResult",
+    "AuditSummary",
+    "ClientRecord",
+    "PrivacySummary",
+    "RoundRecord",
+    "RunResult",
+    "RunSummary",
+    "TierSummary",
+    "sweep_run_columns",
+]

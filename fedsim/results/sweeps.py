@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fedsim.results.store import RunDirError
+from fedsim.results.run_dir import RunDirError
 
 SWEEP_FILE = "sweep.json"
 REPORT_FILES = (

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from fedsim.simulation.spec import SimulationSpec
+
 
 class ConfigurationError(ValueError):
     """The scenario cannot run here: missing data, impossible split or resources."""
@@ -68,18 +70,22 @@ def check_ray_address(address: str, *, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-def backend_config(specs, *, verbose: bool) -> dict:
+def backend_config(spec: SimulationSpec, *, verbose: bool) -> dict:
     """The Ray backend configuration for ``run_simulation``.
 
     Each client actor reserves ``client_cpus`` CPUs and ``client_gpus`` of a GPU
     (fractions share one GPU), and Ray restarts it if its process is killed.
+
+    Args:
+        spec: the run's resources and Ray address.
+        verbose: keep Ray's logs.
 
     Raises:
         ConfigurationError: if clients ask for a GPU on a local run without one
             (Flower's actor pool would otherwise wait forever), or for more CPUs
             than the machine has, or if the Ray cluster address cannot be reached.
     """
-    fed = specs.federation
+    fed = spec
     if fed.client_gpus > 0 and fed.ray_address == "local" and not torch.cuda.is_available():
         raise ConfigurationError(
             f"resources.client-gpus = {fed.client_gpus} but no CUDA GPU is visible; "
@@ -103,3 +109,23 @@ def backend_config(specs, *, verbose: bool) -> dict:
         "max_task_retries": 0,
     }
     return {"init_args": init_args, "client_resources": resources}
+
+
+def run_environment() -> dict:
+    """Versions and hardware the run used, for the report."""
+    import platform
+
+    import flwr
+    import opacus
+    import ray
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+        "flwr": flwr.__version__,
+        "ray": ray.__version__,
+        "opacus": opacus.__version__,
+    }

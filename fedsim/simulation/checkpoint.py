@@ -5,9 +5,10 @@ After every round the run's directory gets, each file replaced atomically
 
 - ``rounds.csv``: the rounds so far (:func:`fedsim.results.store.write_progress`);
 - ``checkpoint.pt``: the global model's weights and the server's state after
-  that round (:meth:`fedsim.simulation.recorder.RunRecorder.state_dict`: round
-  records, both privacy ledgers, stopped clients, server momentum, adaptive
-  clipping norm), plus the resolved scenario it belongs to.
+  that round (:meth:`fedsim.simulation.session.RunSession.state_dict`: round
+  records, both privacy ledgers, stopped clients, the strategy's server state
+  named by its registry entry, adaptive clipping norm), plus the resolved
+  scenario it belongs to.
 
 Random state needs no entry: cohorts, client seeds, injected faults and the
 server's DP noise are all drawn from ``(seed, round)``, so a resumed run
@@ -24,7 +25,8 @@ import torch
 
 from fedsim.results.store import CHECKPOINT_FILE, RunDirError, complete_summary, replace_file, write_progress
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+"""2: privacy state and the strategy's server state in their own entries (1: recorder fields)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class Checkpoint:
 
     Attributes:
         scenario: the resolved scenario (kebab-case TOML dict).
-        state: the recorder's state (:meth:`RunRecorder.state_dict`); ``state["round"]``
+        state: the run's server-side state (:meth:`fedsim.simulation.session.RunSession.state_dict`);
+            ``state["round"]``
             is the last complete round.
         arrays: the global model's weights after that round.
         wall_s: seconds the run had taken until then.
@@ -110,17 +113,5 @@ def read_checkpoint(run_dir: Path) -> Checkpoint:
     )
 
 
-_STATE_KEYS = frozenset(
-    {
-        "round",
-        "rounds",
-        "ledger",
-        "user_ledger",
-        "stopped_round",
-        "rounds_trained",
-        "first_error",
-        "momentum",
-        "clipping",
-    }
-)
-"""What :meth:`fedsim.simulation.recorder.RunRecorder.state_dict` returns."""
+_STATE_KEYS = frozenset({"round", "rounds", "rounds_trained", "first_error", "privacy", "server"})
+"""What :meth:`fedsim.simulation.session.RunSession.state_dict` returns."""

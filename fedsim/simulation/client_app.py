@@ -23,14 +23,8 @@ from fedsim.client import create_data_loader, create_optimizer, train
 from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import PartitionSpec, partition
-from fedsim.privacy import (
-    PrivacyEvent,
-    calibration_rounds,
-    make_private,
-    make_trainable,
-    plain_state_dict,
-    plan_client_round,
-)
+from fedsim.privacy import PrivacyBudget, make_private, make_trainable, plain_state_dict
+from fedsim.simulation.client_task import ClientTask
 from fedsim.simulation.faults import inject_fault
 
 
@@ -53,36 +47,38 @@ def get_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def client_plan(specs, *, partition_id: int, num_examples: int) -> tuple[PrivacyEvent, float | None]:
-    """The DP-SGD round client ``partition_id`` runs whenever sampled, and its ε budget.
-
-    The same function runs on the client (to train) and on the server (to
-    foresee the client's next ε), so both agree on σ, q and steps.
-
-    Returns:
-        ``(event, budget)``: the round's :class:`fedsim.privacy.PrivacyEvent` and the
-        client's sample-level ε budget (its tier's), or None without a budget.
-    """
-    privacy, fed = specs.privacy, specs.federation
-    budget = privacy.client_budget(partition_id, fed.num_clients, seed=specs.seed)
-    event = plan_client_round(
-        privacy,
-        num_examples=num_examples,
-        batch_size=specs.train.batch_size,
-        steps_per_round=specs.train.steps_per_round,
-        rounds=calibration_rounds(privacy, rounds=fed.rounds, fraction_train=fed.fraction_train),
-        target_epsilon=budget,
-    )
-    return event, budget
-
-
 def _round_seed(seed: int, partition_id: int, server_round: int) -> int:
     """A distinct, reproducible seed per (run seed, client, round)."""
     return int(np.random.SeedSequence([seed, partition_id, server_round]).generate_state(1)[0])
 
 
+def _private(task: ClientTask, *, model, optimizer, criterion, loader, partition_id: int, seed: int, device):
+    """Opacus DP-SGD around the client's model, optimiser, loss and loader, with the planned σ.
+
+    Returns:
+        ``(model, optimizer, criterion, loader, plan, sample_rate)``: Opacus's wrapped objects,
+        the client's planned :class:`fedsim.privacy.PrivacyEvent` and the Poisson rate q of
+        Opacus's loader (the ledger checks it against the plan's).
+    """
+    plan, _ = task.planner.plan(partition_id, len(client_shard(task.data, task.partition, partition_id)))
+    noise_generator = torch.Generator(device=device)
+    noise_generator.manual_seed(seed + 1)
+    private = make_private(
+        module=model,
+        optimizer=optimizer,
+        criterion=criterion,
+        data_loader=loader,
+        noise_multiplier=plan.noise_multiplier,
+        max_grad_norm=task.privacy.max_grad_norm,
+        grad_sample_mode=task.privacy.grad_sample_mode,
+        noise_generator=noise_generator,
+        secure_mode=task.privacy.secure_mode,
+    )
+    return private.module, private.optimizer, private.criterion, private.data_loader, plan, private.sample_rate
+
+
 def run_client_round(
-    specs, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor]
+    task: ClientTask, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor], dict[str, float | int]]:
     """One client's local training for one round, without Flower.
 
@@ -91,7 +87,7 @@ def run_client_round(
     sample-level DP, and returns the new weights and the reply metrics.
 
     Args:
-        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
+        task: the run's :class:`~fedsim.simulation.client_task.ClientTask`.
         partition_id: the client (0-based).
         server_round: the round (from 1); seeds sampling and noise.
         state_dict: the global model's weights.
@@ -99,57 +95,44 @@ def run_client_round(
     Returns:
         ``(state_dict, metrics)``: the unwrapped model's new weights (CPU) and
         ``num-examples``, ``train-loss``, ``partition-id``, ``steps`` and,
-        under DP, ``noise-multiplier`` and ``sample-rate``.
+        under DP, the round's privacy event
+        (:meth:`fedsim.privacy.PrivacyEvent.to_metrics`: ``noise-multiplier``, ``sample-rate``).
     """
-    shard = client_shard(specs.data, specs.partition, partition_id)
+    shard = client_shard(task.data, task.partition, partition_id)
     device = get_device()
-    seed = _round_seed(specs.seed, partition_id, server_round)
-
+    seed = _round_seed(task.seed, partition_id, server_round)
     model = build_model(
-        specs.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
+        task.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
     )
     model.load_state_dict(state_dict)
-    if specs.privacy.is_sample_level:
+    if task.privacy.is_sample_level:
         model = make_trainable(model)  # e.g. nn.LSTM -> Opacus DPLSTM, same weights
     model.to(device)
-    loader = create_data_loader(shard, batch_size=specs.train.batch_size, shuffle=True, seed=seed)
-    optimizer = create_optimizer(model, specs.train)
+    loader = create_data_loader(shard, batch_size=task.train.batch_size, shuffle=True, seed=seed)
+    optimizer = create_optimizer(model, task.train)
     criterion: nn.Module = nn.CrossEntropyLoss()
     trained_model: nn.Module = model
     metrics: dict[str, float | int] = {"partition-id": partition_id}
-
-    if specs.privacy.is_sample_level:
-        plan, _ = client_plan(specs, partition_id=partition_id, num_examples=len(shard))
-        sigma = plan.noise_multiplier
-        noise_generator = torch.Generator(device=device)
-        noise_generator.manual_seed(seed + 1)
-        private = make_private(
-            module=model,
+    if task.privacy.is_sample_level:
+        trained_model, optimizer, criterion, loader, plan, sample_rate = _private(
+            task,
+            model=model,
             optimizer=optimizer,
             criterion=criterion,
-            data_loader=loader,
-            noise_multiplier=sigma,
-            max_grad_norm=specs.privacy.max_grad_norm,
-            grad_sample_mode=specs.privacy.grad_sample_mode,
-            noise_generator=noise_generator,
-            secure_mode=specs.privacy.secure_mode,
+            loader=loader,
+            partition_id=partition_id,
+            seed=seed,
+            device=device,
         )
-        trained_model, optimizer, criterion, loader = (
-            private.module,
-            private.optimizer,
-            private.criterion,
-            private.data_loader,
-        )
-        metrics.update({"noise-multiplier": sigma, "sample-rate": private.sample_rate})
-
+        metrics.update({"noise-multiplier": plan.noise_multiplier, "sample-rate": sample_rate})
     result = train(
         trained_model,
         loader,
         optimizer=optimizer,
         criterion=criterion,
-        epochs=specs.train.local_epochs,
+        epochs=task.train.local_epochs,
         device=device,
-        max_steps=specs.train.local_steps,
+        max_steps=task.train.local_steps,
     )
     metrics.update({"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps})
     # The unwrapped module's weights under the plain model's names (Opacus's wrapper
@@ -162,7 +145,7 @@ BLOCKED_CLIENTS_KEY = "blocked-clients"
 
 
 def client_round(
-    specs, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor], config
+    task: ClientTask, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor], config
 ) -> tuple[dict[str, torch.Tensor], dict[str, float | int]]:
     """Answer one training request: train, or skip when the server blocked this client.
 
@@ -171,7 +154,7 @@ def client_round(
     global weights unchanged with ``skipped = 1`` and ``weight = 0`` (left out of the average).
 
     Args:
-        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
+        task: the run's :class:`~fedsim.simulation.client_task.ClientTask`.
         partition_id: the client (0-based).
         server_round: the round (from 1).
         state_dict: the global model's weights.
@@ -187,28 +170,28 @@ def client_round(
         metrics = {"partition-id": partition_id, "num-examples": 0, "steps": 0, "skipped": 1, "weight": 0}
         return {k: v.detach().clone() for k, v in state_dict.items()}, metrics
     new_state, metrics = run_client_round(
-        specs, partition_id=partition_id, server_round=server_round, state_dict=state_dict
+        task, partition_id=partition_id, server_round=server_round, state_dict=state_dict
     )
     metrics["skipped"] = 0
-    metrics["weight"] = aggregation_weight(specs, int(metrics["num-examples"]))
+    metrics["weight"] = aggregation_weight(task.privacy, int(metrics["num-examples"]))
     return new_state, metrics
 
 
-def aggregation_weight(specs, num_examples: int) -> int:
+def aggregation_weight(privacy: PrivacyBudget, num_examples: int) -> int:
     """A client's FedAvg weight: its example count, or 1 under user-level DP.
 
     DP-FedAvg's noise is calibrated to a uniform average of clipped updates
     (McMahan et al. 2018, https://arxiv.org/abs/1710.06963), so user-level DP
     averages clients with equal weights.
     """
-    return 1 if specs.privacy.is_user_level else num_examples
+    return 1 if privacy.is_user_level else num_examples
 
 
-def create_client_app(specs) -> ClientApp:
+def create_client_app(task: ClientTask) -> ClientApp:
     """Build the ClientApp for a scenario.
 
     Args:
-        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs` (small, frozen;
+        task: the run's :class:`~fedsim.simulation.client_task.ClientTask` (small, frozen;
             pickled to the Ray workers with the app).
 
     Returns:
@@ -221,13 +204,13 @@ def create_client_app(specs) -> ClientApp:
     """
     app = ClientApp()
 
-    @app.train(mods=client_mods(specs.privacy.user_level))  # clipping applies to training replies only
+    @app.train(mods=client_mods(task.privacy.user_level))  # clipping applies to training replies only
     def handle_train(msg: Message, context: Context) -> Message:
         config = msg.content["config"]
         partition_id, server_round = int(context.node_config["partition-id"]), int(config["server-round"])
-        inject_fault(specs.faults, partition_id=partition_id, server_round=server_round)
+        inject_fault(task.faults, partition_id=partition_id, server_round=server_round)
         state_dict, metrics = client_round(
-            specs,
+            task,
             partition_id=partition_id,
             server_round=server_round,
             state_dict=msg.content["arrays"].to_torch_state_dict(),
@@ -239,7 +222,7 @@ def create_client_app(specs) -> ClientApp:
     @app.query()
     def handle_query(msg: Message, context: Context) -> Message:
         partition_id = int(context.node_config["partition-id"])
-        client_shard(specs.data, specs.partition, partition_id)  # loads (and caches) the data in this worker
+        client_shard(task.data, task.partition, partition_id)  # loads (and caches) the data in this worker
         reply = RecordDict({"metrics": MetricRecord({"partition-id": partition_id})})
         return Message(content=reply, reply_to=msg)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from fedsim.aggregation import Cohorts, create_strategy
+from fedsim.aggregation import Cohorts, RoundHooks, create_strategy
 from fedsim.aggregation.user_dp import wrap_user_level
-from fedsim.privacy import cohort_size
-from fedsim.simulation.recorder import RunRecorder, RunStopped
+from fedsim.privacy.accounting import RunStopped
+from fedsim.simulation.session import RunSession
+from fedsim.simulation.spec import RunSpec
 
 STARTUP_TIMEOUT_S = 600.0
 """Seconds the first cohort may take to start (Ray actors, imports, data) before round 1."""
@@ -33,7 +35,7 @@ def discover_partitions(grid: Grid, num_clients: int, *, timeout_s: float = 600.
     (:func:`_registration_order`), at no cost for any number of clients. Where
     that state is not available (another Flower version or engine), one
     ``query`` message per node, answered by the ClientApp, gives it instead.
-    Either way every reply is checked against it (:class:`fedsim.aggregation.strategies.RoundHooks`).
+    Either way every reply is checked against it (:class:`fedsim.aggregation.RoundHooks`).
 
     Args:
         grid: the ServerApp's Flower grid.
@@ -102,9 +104,9 @@ def _registration_order(grid: Grid, num_clients: int) -> tuple[int, ...] | None:
 
 
 def create_server_app(
-    specs,
+    spec: RunSpec,
     *,
-    recorder: RunRecorder,
+    recorder: RunSession,
     initial_arrays: ArrayRecord,
     user_noise_multiplier: float | None = None,
     round_offset: int = 0,
@@ -117,22 +119,24 @@ def create_server_app(
     0. learn each client's node id (:func:`discover_partitions`), so that
        cohorts are sampled by partition id from ``(seed, round)``, then start
        the first cohort's clients (:func:`query_clients`), so that start-up does
-       not count against the round timeout;
+       not count against the round timeout (:func:`_start_cohorts`);
     1. create the scenario's strategy (FedAvg by default), sampling
        ``fraction_train`` of the clients each round, asking ``recorder`` before
        each round which clients' budgets are spent (or whether the run stops),
        and handing their replies to ``recorder`` (privacy ledger) before
        aggregating them weighted by ``"weight"`` (examples; 1 under user-level DP);
     2. under user-level DP, wrap it in Flower's DP-FedAvg wrapper and show the
-       wrapper to ``recorder``, which accounts each round's release;
-    3. evaluate the initial model on the test set (round 0; skipped when resuming);
+       wrapper to ``recorder``, which accounts each round's release
+       (:func:`_create_round_hooks`);
+    3. evaluate the initial model on the test set (round 0; skipped when
+       resuming: :func:`_create_evaluate_fn`);
     4. for each round: send the global arrays to the cohort, wait at most
        ``federation.round-timeout`` for the replies, aggregate, and evaluate the
        new global model on the test set (``recorder.evaluate``), until the last
        round or until ``recorder`` stops the run.
 
     Args:
-        specs: :class:`fedsim.simulation.scenario.ScenarioSpecs`.
+        spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
         recorder: collects replies, ε and per-round records; lives in the
             driver process (the ServerApp runs in a thread there).
         initial_arrays: the initial global model.
@@ -145,58 +149,21 @@ def create_server_app(
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        fed, user = specs.federation, specs.privacy.user_level
-        wrap = None
-        if user is not None:
-
-            def wrap(strategy):
-                wrapper = wrap_user_level(
-                    strategy,
-                    user,
-                    noise_multiplier=user_noise_multiplier,
-                    num_sampled_clients=cohort_size(fed.num_clients, fed.fraction_train),
-                )
-                recorder.attach_user_dp(wrapper)
-                return wrapper
-
-        if hasattr(grid, "pull_interval"):
-            grid.pull_interval = PULL_INTERVAL_S
-        cohorts = Cohorts(
-            node_ids=discover_partitions(grid, fed.num_clients),
-            size=cohort_size(fed.num_clients, fed.fraction_train),
-            seed=None if specs.privacy.secure_mode else specs.seed,
-        )
-        first = cohorts.nodes(round_offset + 1)  # start the actors and load the data before the clock runs
-        answers = query_clients(grid, first, timeout_s=STARTUP_TIMEOUT_S)
-        if any(answers[node] != cohorts.partition_of[node] for node in first):
-            raise NodeRegistryError("a client answered with another partition id than its node's")
-        strategy = create_strategy(
-            fed.strategy,
-            num_clients=fed.num_clients,
-            fraction_train=fed.fraction_train,
-            on_train_replies=recorder.on_train_replies,
-            configure_round=recorder.configure_round,
-            wrap=wrap,
-            on_release=recorder.on_release,
+        cohorts = _start_cohorts(grid, spec, round_offset=round_offset)  # 0
+        strategy = _create_round_hooks(  # 1, 2
+            spec,
+            recorder=recorder,
             cohorts=cohorts,
-            noise_seed=None if specs.privacy.secure_mode or user is None else specs.seed,
+            user_noise_multiplier=user_noise_multiplier,
             round_offset=round_offset,
-            **fed.strategy_options(),
         )
-        recorder.attach_server(strategy)
-
-        def evaluate(server_round: int, arrays: ArrayRecord):
-            if resuming and server_round == 0:  # evaluated before the interruption
-                recorder.start_round_clock()  # the next round's time starts now, after start-up
-                return None
-            return recorder.evaluate(server_round + round_offset, arrays)
-
+        evaluate = _create_evaluate_fn(recorder, round_offset=round_offset, resuming=resuming)
         try:
-            strategy.start(
+            strategy.start(  # 3, 4
                 grid=grid,
                 initial_arrays=initial_arrays,
-                num_rounds=fed.rounds - round_offset,
-                timeout=fed.round_timeout,
+                num_rounds=spec.federation.rounds - round_offset,
+                timeout=spec.simulation.round_timeout,
                 train_config=ConfigRecord({}),
                 evaluate_fn=evaluate,
             )
@@ -204,3 +171,114 @@ def create_server_app(
             pass  # the recorder holds the reason; the run ends after its last full round
 
     return app
+
+
+def _start_cohorts(grid: Grid, spec: RunSpec, *, round_offset: int) -> Cohorts:
+    """Learn each client's node, then start the first cohort's clients before the round clock runs.
+
+    Sets the in-memory grid's reply polling to :data:`PULL_INTERVAL_S`, maps
+    partition ids to node ids (:func:`discover_partitions`) and sends the
+    first cohort a ``query`` (:func:`query_clients`), which starts their Ray
+    actors and loads their data within :data:`STARTUP_TIMEOUT_S`.
+
+    Args:
+        grid: the ServerApp's Flower grid.
+        spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
+        round_offset: rounds already completed (the first cohort is round ``round_offset + 1``'s).
+
+    Returns:
+        The run's cohorts: seeded by ``spec.seed``, or by the OS's secure generator
+        under Opacus's secure mode.
+
+    Raises:
+        NodeRegistryError: if the clients do not connect or start, or one
+            answers with another partition id than its node's.
+    """
+    fed = spec.federation
+    if hasattr(grid, "pull_interval"):
+        grid.pull_interval = PULL_INTERVAL_S
+    cohorts = Cohorts(
+        node_ids=discover_partitions(grid, fed.num_clients),
+        size=fed.cohort_size,
+        seed=None if spec.privacy.secure_mode else spec.seed,
+    )
+    first = cohorts.nodes(round_offset + 1)  # start the actors and load the data before the clock runs
+    answers = query_clients(grid, first, timeout_s=STARTUP_TIMEOUT_S)
+    if any(answers[node] != cohorts.partition_of[node] for node in first):
+        raise NodeRegistryError("a client answered with another partition id than its node's")
+    return cohorts
+
+
+def _create_round_hooks(
+    spec: RunSpec,
+    *,
+    recorder: RunSession,
+    cohorts: Cohorts,
+    user_noise_multiplier: float | None,
+    round_offset: int,
+) -> RoundHooks:
+    """The scenario's strategy inside fedsim's hooks, DP-wrapped under user-level DP, shown to ``recorder``.
+
+    Args:
+        spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
+        recorder: the run's recorder (its hooks; it is shown the DP wrapper and the strategy).
+        cohorts: from :func:`_start_cohorts`.
+        user_noise_multiplier: DP-FedAvg's z (required under user-level DP).
+        round_offset: rounds already completed.
+
+    Returns:
+        The outermost strategy, attached to ``recorder`` (which loads a resumed run's server state into it).
+    """
+    fed, user = spec.federation, spec.privacy.user_level
+    wrap = None
+    if user is not None:
+
+        def wrap(strategy):
+            wrapper = wrap_user_level(
+                strategy,
+                user,
+                noise_multiplier=user_noise_multiplier,
+                num_sampled_clients=fed.cohort_size,
+            )
+            recorder.attach_user_dp(wrapper)
+            return wrapper
+
+    strategy = create_strategy(
+        fed.strategy,
+        num_clients=fed.num_clients,
+        fraction_train=fed.fraction_train,
+        on_train_replies=recorder.on_train_replies,
+        configure_round=recorder.configure_round,
+        wrap=wrap,
+        on_release=recorder.on_release,
+        cohorts=cohorts,
+        noise_seed=None if spec.privacy.secure_mode or user is None else spec.seed,
+        round_offset=round_offset,
+        **fed.options,
+    )
+    recorder.attach_server(strategy)
+    return strategy
+
+
+def _create_evaluate_fn(
+    recorder: RunSession, *, round_offset: int, resuming: bool
+) -> Callable[[int, ArrayRecord], MetricRecord | None]:
+    """Central evaluation for ``strategy.start``: the recorder's, at the run's round numbers.
+
+    Args:
+        recorder: evaluates the global model and records the round.
+        round_offset: rounds already completed (added to Flower's round number).
+        resuming: whether round 0 was evaluated before an interruption (it is
+            then skipped, and the round clock starts instead).
+
+    Returns:
+        ``evaluate(server_round, arrays)``, Flower's ``evaluate_fn``.
+    """
+
+    def evaluate(server_round: int, arrays: ArrayRecord):
+        if resuming and server_round == 0:  # evaluated before the interruption
+            recorder.start_round_clock()  # the next round's time starts now, after start-up
+            return None
+        return recorder.evaluate(server_round + round_offset, arrays)
+
+    return evaluate

@@ -1,10 +1,16 @@
-"""Contract of every registered strategy: example-weighted FedAvg aggregate, replies reach the hook."""
+"""Contract of every registered strategy: example-weighted FedAvg aggregate, replies reach the hook,
+and every registry entry builds, keeps the server state it names and checkpoints it exactly."""
+
+import io
 
 import numpy as np
 import pytest
+import torch
 from flwr.app import ArrayRecord, ConfigRecord, Error, Message, MessageType, MetricRecord, RecordDict
 
-from fedsim.aggregation import available_strategies, create_strategy
+from fedsim.aggregation import RoundHooks, available_strategies, create_strategy, get_strategy_entry
+from fedsim.aggregation.legacy import create_legacy_strategy
+from fedsim.aggregation.registry import STRATEGIES
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +143,8 @@ def test_hooks_sit_outside_a_dp_wrapper_so_failed_and_skipped_replies_do_not_rea
 def test_seeded_cohorts_sort_replies_and_name_failed_clients():
     # Arrange: 4 clients on nodes 11..14, 3 per round; client 2's reply is an error, one sends none
     from fedsim.aggregation import Cohorts
-    from fedsim.aggregation.strategies import TIMEOUT_REASON, sample_cohort
+    from fedsim.aggregation.cohorts import sample_cohort
+    from fedsim.aggregation.replies import TIMEOUT_REASON
 
     cohorts = Cohorts(node_ids=(11, 12, 13, 14), size=3, seed=7)
     seen, failures = [], []
@@ -178,7 +185,7 @@ def test_seeded_cohorts_sort_replies_and_name_failed_clients():
 
 
 def test_cohort_sampling_is_seeded_uniform_and_without_replacement():
-    from fedsim.aggregation.strategies import sample_cohort
+    from fedsim.aggregation.cohorts import sample_cohort
 
     draws = [sample_cohort(0, r, 10, 3) for r in range(1, 2001)]
     assert all(len(set(d)) == 3 and d == sorted(d) for d in draws)
@@ -215,5 +222,139 @@ def test_fedavgm_state_round_trips_through_state_dict():
     resumed.configure_train(2, middle, ConfigRecord(), grid=_Grid())
     got, _ = resumed.aggregate_train(2, [reply(2.0, 10, 0), reply(4.0, 10, 1)])
     # Assert
-    assert first.state_dict()["momentum"] is not None
+    assert first.state_dict()["strategy"]["momentum_vector"] is not None
     assert np.allclose(got.to_numpy_ndarrays()[0], expected.to_numpy_ndarrays()[0])
+
+
+# --- registry contract: every StrategyEntry ------------------------------------------------------
+
+STATEFUL_OPTIONS = {"server_momentum": 0.5}
+"""Option values that give a strategy server state to keep (others take the scenario's defaults)."""
+
+
+def _options(name: str) -> dict[str, float]:
+    """The entry's options at the scenario's defaults, except those in :data:`STATEFUL_OPTIONS`."""
+    from fedsim.scenario.sections import FederationSection
+
+    fields = FederationSection.model_fields
+    return {o: STATEFUL_OPTIONS.get(o, fields[o].default) for o in get_strategy_entry(name).options}
+
+
+def _hooks(name: str) -> RoundHooks:
+    return create_strategy(
+        name, num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, **_options(name)
+    )
+
+
+def _train(strategy: RoundHooks, server_round: int, arrays: ArrayRecord) -> ArrayRecord:
+    strategy.configure_train(server_round, arrays, ConfigRecord(), grid=_Grid())
+    replies = [reply(float(server_round), 10, 0), reply(3.0 * server_round, 30, 1)]
+    new_arrays, _ = strategy.aggregate_train(server_round, replies)
+    return new_arrays
+
+
+def _checkpointed(state: dict) -> dict:
+    """``state`` through ``torch.save`` and ``torch.load(weights_only=True)``, as a checkpoint file."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def _assert_same(got, expected) -> None:
+    """Equal values of equal types: tensors and arrays bit for bit, with their dtype and shape."""
+    assert type(got) is type(expected)
+    if isinstance(expected, torch.Tensor):
+        assert got.dtype == expected.dtype and torch.equal(got, expected)
+    elif isinstance(expected, np.ndarray):
+        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    elif isinstance(expected, list | tuple):
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected, strict=True):
+            _assert_same(g, e)
+    elif isinstance(expected, dict):
+        assert list(got) == list(expected)
+        for key in expected:
+            _assert_same(got[key], expected[key])
+    else:
+        assert got == expected
+
+
+def test_registry_names_are_the_available_strategies():
+    assert sorted(STRATEGIES) == available_strategies()
+
+
+@pytest.mark.parametrize("name", available_strategies())
+def test_message_api_class_builds_with_its_options(name):
+    # Arrange
+    entry = get_strategy_entry(name)
+    # Act
+    strategy = _hooks(name)
+    # Assert: the Flower class itself, configured by its constructor
+    assert type(strategy.strategy) is entry.message_api
+    for option, value in _options(name).items():
+        assert getattr(strategy.strategy, option) == value
+
+
+@pytest.mark.parametrize("name", available_strategies())
+def test_server_state_attributes_exist_after_one_round(name):
+    # Arrange
+    strategy = _hooks(name)
+    # Act
+    _train(strategy, 1, ArrayRecord([np.zeros(3, dtype=np.float32)]))
+    # Assert
+    for attribute in get_strategy_entry(name).server_state:
+        assert hasattr(strategy.strategy, attribute), f"{name} has no server state {attribute!r}"
+    assert set(strategy.state_dict()["strategy"]) == set(get_strategy_entry(name).server_state)
+
+
+@pytest.mark.parametrize("name", available_strategies())
+def test_state_dict_survives_a_weights_only_checkpoint_and_resumes_exactly(name):
+    # Arrange: two rounds in one go, and the same two rounds with a checkpoint in between
+    whole = _hooks(name)
+    expected = _train(whole, 2, _train(whole, 1, ArrayRecord([np.zeros(3, dtype=np.float32)])))
+    first = _hooks(name)
+    middle = _train(first, 1, ArrayRecord([np.zeros(3, dtype=np.float32)]))
+    state = first.state_dict()
+    # Act
+    loaded = _checkpointed(state)
+    resumed = _hooks(name)
+    resumed.load_state_dict(loaded)
+    # Assert: the file holds the saved state, and the fresh strategy holds the first one's (as NumPy again)
+    _assert_same(loaded, state)
+    _assert_same(resumed.state_dict(), state)
+    for attribute in get_strategy_entry(name).server_state:
+        _assert_same(getattr(resumed.strategy, attribute), getattr(first.strategy, attribute))
+    # Act / Assert: its round 2 is bit-identical to the uninterrupted run's
+    got = _train(resumed, 2, middle)
+    _assert_same(got.to_numpy_ndarrays(), expected.to_numpy_ndarrays())
+
+
+def test_state_dict_of_another_strategy_is_refused():
+    # Arrange
+    state = {"strategy": {"momentum_vector": None}, "clipping": {}}
+    # Act / Assert
+    with pytest.raises(ValueError, match="momentum_vector"):
+        _hooks("fedavg").load_state_dict(state)
+
+
+def _legacy(name: str):
+    return create_legacy_strategy(
+        name,
+        num_clients=3,
+        fraction_train=1.0,
+        initial_arrays=ArrayRecord({"w": torch.zeros(3)}),
+        on_train_replies=lambda r, e: None,
+        evaluate_fn=lambda server_round, arrays: MetricRecord({"loss": 0.0}),
+        **_options(name),
+    )
+
+
+@pytest.mark.parametrize("name", [n for n in available_strategies() if get_strategy_entry(n).legacy])
+def test_legacy_class_builds(name):
+    # Act
+    strategy = _legacy(name)
+    # Assert: a subclass of the entry's legacy class, the same one every time
+    assert isinstance(strategy, get_strategy_entry(name).legacy)
+    assert type(strategy) is type(_legacy(name))
+    assert type(strategy).__name__ == get_strategy_entry(name).legacy.__name__

@@ -2,14 +2,15 @@ import re
 
 from fedsim.report import render_report
 from fedsim.results import save_run
-from tests.results.test_store import sample_result
+from tests.results.test_store import sample_result, with_summary
 
 
 def finished(**summary):
     """The store's sample result, with the summary keys a finished run has (overridden by ``summary``)."""
     result = sample_result()
-    result.summary.update(
-        {"num_clients": 2, "rounds_completed": 1, "final_loss": 1.2, "wall_s": 3.0, **summary}
+    result.summary = with_summary(
+        result.summary,
+        **{"num_clients": 2, "rounds_completed": 1, "final_loss": 1.2, "wall_s": 3.0, **summary},
     )
     return result
 

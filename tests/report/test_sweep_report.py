@@ -7,9 +7,9 @@ import statistics
 import pytest
 
 from fedsim.report.sweep import render_sweep_report
-from fedsim.results import save_run
+from fedsim.results import AttackResult, AuditSummary, save_run
 from fedsim.results.store import RunDirError
-from tests.results.test_store import sample_result
+from tests.results.test_store import sample_result, with_summary
 
 AXES = [
     {"name": "privacy.target-epsilon", "labels": ["3", "inf"], "is_key": True, "touches_privacy": True},
@@ -20,7 +20,11 @@ AXES = [
 
 def run(tmp_path, run_id, *, accuracy, epsilon, auc, round_s):
     result = sample_result()
-    result.summary.update(
+    loss = AttackResult(
+        "loss", auc, 0.02, 0.0, 0.1, delta=1e-5, confidence=0.95, num_members=50, num_nonmembers=50
+    )
+    result.summary = with_summary(
+        result.summary,
         scenario=run_id,
         final_accuracy=accuracy,
         epsilon_max=epsilon,
@@ -30,17 +34,7 @@ def run(tmp_path, run_id, *, accuracy, epsilon, auc, round_s):
         rounds_completed=2,
         wall_s=10.0,
         delta=1e-5,
-        audit={
-            "attacks": [
-                {
-                    "attack": "loss",
-                    "auc": auc,
-                    "tpr_at_1pct_fpr": 0.02,
-                    "tpr_at_01pct_fpr": 0.0,
-                    "epsilon_lower_bound": 0.1,
-                }
-            ]
-        },
+        audit=AuditSummary(50, 50, 0.95, 1e-5, 0, None, (), 1.0, attacks=(loss,)),
     )
     result.rounds = [
         *result.rounds,
@@ -118,7 +112,19 @@ def test_plots_show_dollar_signs_in_labels_as_typed(tmp_path):
     from fedsim.report.sweep_plots import plot_audit, plot_frontier
 
     cell = Cell(
-        "$\\foo$", "eps-$1", "sample-level DP", 1, 0.5, 0.0, 1.0, None, 0.5, None, 0.01, 0.0, 1.0, 2.0
+        group="$\\foo$",
+        protection="eps-$1",
+        mechanism="sample-level DP",
+        runs=1,
+        accuracy_mean=0.5,
+        accuracy_sd=0.0,
+        epsilon=1.0,
+        user_epsilon=None,
+        auc={"loss": 0.5, "lira": None},
+        tpr_1pct=0.01,
+        epsilon_lb=0.0,
+        round_s=1.0,
+        wall_s=2.0,
     )
     # Act
     paths = [plot_frontier([cell], tmp_path / "f.png"), plot_audit([cell], tmp_path / "a.png")]

@@ -1,14 +1,64 @@
 import json
+from dataclasses import fields, replace
 
 import pytest
 
-from fedsim.results import ClientRecord, RoundRecord, RunResult, load_run, save_run
+from fedsim.results import (
+    ClientRecord,
+    PrivacySummary,
+    RoundRecord,
+    RunResult,
+    RunSummary,
+    TierSummary,
+    load_run,
+    save_run,
+)
 from fedsim.results.store import RunDirError
+
+PRIVACY_KEYS = frozenset(f.name for f in fields(PrivacySummary))
+
+
+def with_summary(summary: RunSummary, **keys) -> RunSummary:
+    """``summary`` with some of ``summary.json``'s (flat) keys replaced (privacy keys in its ``privacy``)."""
+    privacy = {k: v for k, v in keys.items() if k in PRIVACY_KEYS}
+    rest = {k: v for k, v in keys.items() if k not in PRIVACY_KEYS}
+    return replace(summary, privacy=replace(summary.privacy, **privacy), **rest)
+
+
+def sample_summary() -> RunSummary:
+    """A small run's summary: accuracy 0.5, ε 1.5, every optional figure None."""
+    privacy = PrivacySummary(**{name: None for name in PRIVACY_KEYS})
+    privacy = replace(privacy, privacy_mode="none", epsilon_max=1.5, secure_aggregation=False)
+    return RunSummary(
+        scenario="t",
+        dataset="digits",
+        model="cnn",
+        partitioner="iid",
+        num_clients=2,
+        rounds_completed=1,
+        final_accuracy=0.5,
+        final_loss=1.2,
+        diverged=False,
+        baseline_accuracy=None,
+        train_examples=None,
+        test_examples=None,
+        num_classes=None,
+        class_names=None,
+        client_users=None,
+        rounds_planned=None,
+        stop_reason=None,
+        privacy=privacy,
+        audit=None,
+        seed=0,
+        wall_s=3.0,
+        resumed_from_round=None,
+        environment=None,
+    )
 
 
 def sample_result():
     return RunResult(
-        summary={"scenario": "t", "final_accuracy": 0.5, "epsilon_max": 1.5},
+        summary=sample_summary(),
         rounds=[
             RoundRecord(0, 0.1, 2.3, 0.0, 0.0, 0, 0, None, 0.0),
             RoundRecord(1, 0.5, 1.2, 1.5, 1.4, 2, 0, 1.3, 2.5),
@@ -54,7 +104,9 @@ def test_replaces_previous_run_but_not_foreign_folder(tmp_path):
 
 def test_failed_write_leaves_nothing_marked_complete(tmp_path):
     bad = sample_result()
-    bad.summary["not_json"] = object()  # json.dumps fails before any rename
+    bad.summary = replace(
+        bad.summary, environment={"not_json": object()}
+    )  # json.dumps fails before any rename
     with pytest.raises(TypeError):
         save_run(bad, tmp_path / "run")
     assert not (tmp_path / "run").exists()
@@ -124,9 +176,15 @@ def _umask():
 
 def test_non_finite_summary_values_are_written_as_null(tmp_path):
     diverged = sample_result()
-    diverged.summary.update(
-        {"final_loss": float("nan"), "epsilon_max": float("inf"), "tiers": [float("nan")]}
+    diverged.summary = with_summary(
+        diverged.summary,
+        final_loss=float("nan"),
+        epsilon_max=float("inf"),
+        tiers=(TierSummary("a", 1.0, float("nan")),),
     )
-    loaded = load_run(save_run(diverged, tmp_path / "run"))
-    assert loaded.summary["final_loss"] is None and loaded.summary["epsilon_max"] is None
-    assert loaded.summary["tiers"] == [None]
+    out = save_run(diverged, tmp_path / "run")
+    loaded, saved = load_run(out), json.loads((out / "summary.json").read_text())
+    assert saved["final_loss"] is None and saved["epsilon_max"] is None
+    assert saved["tiers"] == [{"name": "a", "share": 1.0, "target_epsilon": None}]
+    assert loaded.summary.final_loss is None and loaded.summary.privacy.epsilon_max is None
+    assert loaded.summary.privacy.tiers == (TierSummary("a", 1.0, None),)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fedsim.simulation.run import run_scenario
-from fedsim.simulation.scenario import validate_scenario
+from fedsim.commands.run import run_scenario
+from fedsim.scenario import validate_scenario
 
 # Two clients of 150 digits each train 40 local epochs per round for 3 rounds: the model overfits
 # (training loss far below test loss) unless DP-SGD limits what any one example can do.

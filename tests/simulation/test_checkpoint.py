@@ -5,21 +5,28 @@ import pickle
 import pytest
 import torch
 
-from fedsim.privacy import PrivacyEvent, compute_epsilon
+from fedsim.privacy import compute_epsilon
+from fedsim.privacy.events import UserLevelRelease
 from fedsim.results import RoundRecord
 from fedsim.results.store import RunDirError, check_writable_run_dir, is_progress_dir
 from fedsim.simulation.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from fedsim.simulation.recorder import RoundRecorder
+from fedsim.simulation.session import RunSession
 from tests.fixtures.cli import read_csv
-from tests.simulation.test_recorder import PLAN, recorder
+from tests.privacy.test_accounting import PLAN, accounting
+
+
+def session(user_target: float) -> RunSession:
+    return RunSession(RoundRecorder(test_set=None, model=None, device=None), accounting(user_target))
 
 
 def a_checkpoint() -> Checkpoint:
-    rec = recorder(user_target=100.0)
-    rec.rounds = [
+    rec = session(user_target=100.0)
+    rec.recorder.rounds = [
         RoundRecord(0, 0.1, 2.3, 0.0, 0.0, 0, 0, None, 0.0),
         RoundRecord(1, 0.5, 1.2, 9.1, 9.1, 3, 1, 0.9, 2.0),
     ]
-    rec.guard.stopped_round[0] = 2
+    rec.privacy.guard.stopped_round[0] = 2
     return Checkpoint(
         {"name": "x", "seed": 3}, rec.state_dict(), {"w": torch.arange(6.0).reshape(2, 3)}, 12.5
     )
@@ -31,18 +38,18 @@ def test_a_checkpoint_round_trips_and_restores_the_ledgers(tmp_path):
     # Act
     write_checkpoint(tmp_path, written)
     read = read_checkpoint(tmp_path)
-    fresh = recorder(user_target=100.0)
-    fresh.ledger._history.clear()
-    fresh.user.ledger._history.clear()
+    fresh = session(user_target=100.0)
+    fresh.privacy.ledger._history.clear()
+    fresh.privacy.user.ledger._history.clear()
     fresh.load_state_dict(read.state)
     # Assert
     assert read.round == 1 and read.wall_s == 12.5 and read.scenario == {"name": "x", "seed": 3}
     assert torch.equal(read.arrays["w"], written.arrays["w"])
-    assert fresh.rounds[1].accuracy == 0.5 and fresh.guard.stopped_round == {0: 2}
-    assert fresh.ledger.epsilon(1) == compute_epsilon(
+    assert fresh.recorder.rounds[1].accuracy == 0.5 and fresh.privacy.guard.stopped_round == {0: 2}
+    assert fresh.privacy.ledger.epsilon(1) == compute_epsilon(
         (PLAN.as_history_entry(),), delta=1e-5, accountant="rdp"
     )
-    assert fresh.user.ledger.history() == [(1, PrivacyEvent(2.0, 1.0, 1))]
+    assert fresh.privacy.user.ledger.history() == [(1, UserLevelRelease(2.0, 1.0))]
     assert [r["round"] for r in read_csv(tmp_path / "rounds.csv")] == ["0", "1"]
     assert is_progress_dir(tmp_path) and not list(tmp_path.glob(".*"))  # no temporary file left
 

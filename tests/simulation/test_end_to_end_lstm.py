@@ -36,12 +36,12 @@ def test_lstm_on_a_slice_of_kjv_with_one_client_per_book(tmp_path):
     assert len(summary["class_names"]) == summary["num_classes"] == 62 and " " in summary["class_names"]
     # the baseline is the share of the most frequent next character (the space) in the test set
     from fedsim.data import load_dataset
-    from fedsim.simulation.scenario import load_scenario
+    from fedsim.scenario import build_run_spec, load_scenario
 
     _, test = load_dataset(
-        load_scenario(ROOT / "scenarios/kjv-lstm.toml", [f"{k}={v}" for k, v in overrides.items()])
-        .specs()
-        .data
+        build_run_spec(
+            load_scenario(ROOT / "scenarios/kjv-lstm.toml", [f"{k}={v}" for k, v in overrides.items()])
+        ).data
     )
     assert summary["baseline_accuracy"] == pytest.approx(np.bincount(test.y).max() / 500)
     assert 0 < summary["epsilon_max"] <= 8.0

@@ -17,7 +17,7 @@ import time
 import pytest
 import torch
 
-from fedsim.aggregation.strategies import sample_cohort
+from fedsim.aggregation.cohorts import sample_cohort
 from fedsim.simulation.faults import FaultSpec
 from tests.fixtures.cli import ROOT, fedsim, read_csv
 

@@ -9,7 +9,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
 from fedsim.aggregation.legacy import ARRAY_KEYS_KEY, create_legacy_strategy, decode_fit_config
-from fedsim.simulation.recorder import RunStopped
+from fedsim.privacy.accounting import RunStopped
 from tests.fixtures.cli import ROOT
 
 # --- legacy strategy hooks (no Ray) ---------------------------------------------------------------
@@ -109,12 +109,12 @@ def _specs(*overrides, privacy: dict | None = None):
     """digits-smoke with ``privacy`` (default: no DP), 1 round of 1 local epoch, then ``overrides``."""
     import tomllib
 
-    from fedsim.simulation.scenario import apply_overrides, validate_scenario
+    from fedsim.scenario import apply_overrides, build_run_spec, validate_scenario
 
     raw = tomllib.loads((ROOT / "scenarios/digits-smoke.toml").read_text())
     raw["privacy"] = privacy or {"mode": "none"}
     raw = apply_overrides(raw, ["federation.rounds=1", "federation.local-epochs=1", *overrides])
-    return validate_scenario(raw, source="digits-smoke.toml").specs()
+    return build_run_spec(validate_scenario(raw, source="digits-smoke.toml"))
 
 
 def _initial_arrays(specs) -> ArrayRecord:
@@ -135,13 +135,14 @@ def _initial_arrays(specs) -> ArrayRecord:
 def _client_models(specs, initial, config):
     """Every client's round-1 reply, trained in this process as a Ray worker would (one thread)."""
     from fedsim.simulation.client_app import client_round
+    from fedsim.simulation.run import client_task
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         return [
             client_round(
-                specs, partition_id=p, server_round=1, state_dict=initial.to_torch_state_dict(), config=config
+                client_task(specs), partition_id=p, server_round=1, state_dict=initial.to_torch_state_dict(), config=config
             )
             for p in range(specs.federation.num_clients)
         ]
@@ -163,21 +164,21 @@ def _max_abs(a, b):
 def _run(specs, recorder, initial, **kwargs):
     from flwr.simulation import run_simulation
 
-    from fedsim.simulation.run import backend_config
-    from fedsim.simulation.secagg import create_secagg_client_app, create_secagg_server_app
+    from fedsim.simulation.legacy import create_secagg_client_app, create_secagg_server_app
+    from fedsim.simulation.run import backend_config, client_task
 
     run_simulation(
         server_app=create_secagg_server_app(specs, recorder=recorder, initial_arrays=initial, **kwargs),
-        client_app=create_secagg_client_app(specs, user_dp=kwargs.get("user_dp")),
+        client_app=create_secagg_client_app(client_task(specs), user_dp=kwargs.get("user_dp")),
         num_supernodes=specs.federation.num_clients,
         backend_name="ray",
-        backend_config=backend_config(specs, verbose=False),
+        backend_config=backend_config(specs.simulation, verbose=False),
     )
 
 
 @pytest.mark.slow
 def test_secagg_aggregate_equals_fedavg_within_quantisation_error():
-    from fedsim.simulation.secagg import SecAggSettings, quantization_error_bound
+    from fedsim.simulation.legacy import SecAggSettings, quantization_error_bound
 
     # Arrange: 3 digits clients, 1 round, no DP; FedAvg's exact aggregate from the same seeded training
     specs = _specs()
@@ -208,7 +209,7 @@ def test_secagg_aggregate_equals_fedavg_within_quantisation_error():
 
 @pytest.mark.slow
 def test_secagg_with_user_level_dp_clips_updates_skips_blocked_clients_and_stops_early():
-    from fedsim.simulation.secagg import SecAggSettings, quantization_error_bound
+    from fedsim.simulation.legacy import SecAggSettings, quantization_error_bound
 
     # Arrange: client 2 is blocked in round 1; the run is stopped before round 2; no noise (σ = 0)
     user_level = {

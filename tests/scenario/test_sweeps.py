@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from fedsim.runner import scenario_or_sweep
-from fedsim.simulation.grid import expand_sweep
-from fedsim.simulation.scenario import ScenarioError
+from fedsim.scenario.sweeps import expand_sweep
+from fedsim.scenario import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[2]
 

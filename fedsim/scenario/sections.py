@@ -1,7 +1,7 @@
 """The sections of a scenario file (``[data]``, ``[model]``, ...) as pydantic models.
 
 Every key, its type, range and default is defined here (and the top-level keys
-in :class:`fedsim.simulation.scenario.Scenario`); nothing else holds defaults.
+in :class:`fedsim.scenario.schema.Scenario`); nothing else holds defaults.
 """
 
 from __future__ import annotations
@@ -10,28 +10,39 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fedsim.aggregation.registry import available_strategies, get_strategy_entry
 from fedsim.data import available_datasets, dataset_info
-
-
-class ScenarioError(ValueError):
-    """A scenario file that cannot be read or is invalid; the message names the file and key."""
-
-
-def _kebab(name: str) -> str:
-    return name.replace("_", "-")
+from fedsim.models import available_models
+from fedsim.partition import available_partitioners
+from fedsim.scenario.errors import kebab
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=_kebab, populate_by_name=False, strict=True
+        extra="forbid", frozen=True, alias_generator=kebab, populate_by_name=False, strict=True
     )
 
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
-DatasetName = Literal["fashion-mnist", "digits", "kjv", "mnist", "femnist", "cifar10", "shakespeare"]
-PartitionerName = Literal["iid", "dirichlet", "pathological", "shard", "natural-id"]
+
+
+def choice(names: list[str] | tuple[str, ...]) -> Any:
+    """A ``Literal`` type of a registry's names: one list of names per concept, kept by its registry.
+
+    Example:
+        >>> from typing import get_args
+        >>> get_args(choice(["iid", "dirichlet"]))
+        ('iid', 'dirichlet')
+    """
+    return Literal[tuple(names)]  # type: ignore[valid-type]
+
+
+DatasetName = choice(available_datasets())
+PartitionerName = choice(available_partitioners())
+ModelName = choice(available_models())
+StrategyName = choice(available_strategies())
 
 DEFAULT_WINDOW_LENGTH = 80
 """Characters per text window (LEAF's Shakespeare, Caldas et al. 2018, https://arxiv.org/abs/1812.01097)."""
@@ -146,7 +157,7 @@ class DataSection(_Section):
 class ModelSection(_Section):
     """``[model]``: the architecture clients train."""
 
-    name: Literal["cnn", "lstm"] = "cnn"
+    name: ModelName = "cnn"
 
 
 class FederationSection(_Section):
@@ -155,7 +166,7 @@ class FederationSection(_Section):
     num_clients: Annotated[int, Field(ge=1, le=100_000)] = 10
     rounds: Annotated[int, Field(ge=1, le=100_000)] = 5
     fraction_train: Annotated[float, Field(gt=0, le=1)] = 1.0
-    strategy: Literal["fedavg", "fedavgm"] = "fedavg"
+    strategy: StrategyName = "fedavg"
     server_learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0
     server_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
     local_epochs: Annotated[int, Field(ge=1, le=1000)] = 1
@@ -166,155 +177,32 @@ class FederationSection(_Section):
     round_timeout: Annotated[float, Field(gt=0, le=604_800, allow_inf_nan=False)] = 3600.0
 
     @model_validator(mode="after")
-    def _server_optimiser_needs_fedavgm(self) -> FederationSection:
-        if self.strategy != "fedavgm" and (self.server_momentum != 0 or self.server_learning_rate != 1):
-            raise ValueError("'server-momentum' and 'server-learning-rate' need strategy = \"fedavgm\"")
+    def _options_match_strategy(self) -> FederationSection:
+        """Options of another strategy (per the strategy registry), set away from their defaults, are errors.
+
+        The error names the chosen strategy's own options.
+        """
+        own = get_strategy_entry(self.strategy).options
+        others = {o for name in available_strategies() for o in get_strategy_entry(name).options} - set(own)
+        changed = {o for o in others & self.model_fields_set if getattr(self, o) != self.model_fields[o].default}
+        given = sorted(kebab(o) for o in changed)
+        if given:
+            allowed = ", ".join(f"'{kebab(o)}'" for o in own) or "none"
+            raise ValueError(
+                f"{', '.join(repr(g) for g in given)} not an option of strategy {self.strategy!r} "
+                f"(its options: {allowed}); choose the strategy that takes it"
+            )
         return self
-
-
-DEFAULT_TARGET_EPSILON = 3.0
-"""Target ε when a sample-level DP scenario names neither target-epsilon, noise-multiplier nor tiers."""
-
-_SAMPLE_KEYS = (
-    "target-epsilon",
-    "noise-multiplier",
-    "grad-sample-mode",
-    "secure-mode",
-    "tiers",
-    "calibrate-for",
-    "min-clients",
-    "when-too-few",
-)
-_USER_KEYS = ("user-noise-multiplier", "user-target-epsilon", "clipping", "clip-on", "clipping-norm")
-_ADAPTIVE_KEYS = ("target-clipped-quantile", "clip-norm-lr", "clipped-count-stddev")
-
-
-class TierSection(_Section):
-    """One ``[[privacy.tiers]]`` entry: a share of the clients and their ε budget."""
-
-    share: Annotated[float, Field(gt=0, le=1)]
-    target_epsilon: PositiveFloat
-    name: Annotated[str, Field(min_length=1, max_length=40)] | None = None
-
-
-class PrivacySection(_Section):
-    """``[privacy]``: the privacy mode, sample-level DP-SGD, budgets, user-level DP-FedAvg, SecAgg+.
-
-    See :class:`fedsim.privacy.PrivacyBudget` and :class:`fedsim.privacy.UserLevelDP`.
-    """
-
-    mode: Literal["none", "sample", "user", "both"] = "sample"
-    accountant: Literal["rdp", "prv"] = "rdp"
-    target_delta: Annotated[float, Field(gt=0, lt=1)] = 1e-5
-    # sample-level DP-SGD (Opacus)
-    target_epsilon: PositiveFloat | None = None
-    noise_multiplier: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
-    max_grad_norm: PositiveFloat = 1.0
-    grad_sample_mode: Literal["ghost", "hooks", "functorch"] = "ghost"
-    secure_mode: bool = False
-    tiers: Annotated[list[TierSection], Field(min_length=1, max_length=100)] | None = None
-    calibrate_for: Literal["all-rounds", "expected-rounds"] = "all-rounds"
-    min_clients: Annotated[int, Field(ge=1, le=100_000)] = 1
-    when_too_few: Literal["stop", "continue"] = "stop"
-    # user-level DP-FedAvg (Flower)
-    user_noise_multiplier: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
-    user_target_epsilon: PositiveFloat | None = None
-    clipping: Literal["fixed", "adaptive"] = "fixed"
-    clip_on: Literal["server", "client"] = "server"
-    clipping_norm: PositiveFloat = 1.0
-    target_clipped_quantile: Annotated[float, Field(ge=0, le=1)] = 0.5
-    clip_norm_lr: PositiveFloat = 0.2
-    clipped_count_stddev: PositiveFloat | None = None
-    # secure aggregation (Flower SecAgg+)
-    secure_aggregation: bool = False
 
     def applicable(self, dumped: dict[str, Any]) -> dict[str, Any]:
-        """``dumped`` (this section with kebab-case keys) without the keys its mode does not use."""
-        sample = self.mode in ("sample", "both")
-        user = self.mode in ("user", "both")
-        unused = set()
-        if not sample:
-            unused |= {*_SAMPLE_KEYS, "max-grad-norm"}
-        if not user:
-            unused |= {*_USER_KEYS, *_ADAPTIVE_KEYS}
-        elif self.clipping == "fixed":
-            unused |= set(_ADAPTIVE_KEYS)
-        if self.noise_multiplier is not None:
-            unused.add("calibrate-for")
-        return {k: v for k, v in dumped.items() if k not in unused}
+        """``dumped`` (this section with kebab-case keys) without the options of other strategies."""
+        own = set(get_strategy_entry(self.strategy).options)
+        others = {kebab(o) for name in available_strategies() for o in get_strategy_entry(name).options}
+        return {k: v for k, v in dumped.items() if k not in others - {kebab(o) for o in own}}
 
-    @model_validator(mode="before")
-    @classmethod
-    def _default_epsilon(cls, data: Any) -> Any:
-        """Without target-epsilon, noise-multiplier or tiers, sample-level DP targets ε = 3."""
-        if (
-            isinstance(data, dict)
-            and data.get("mode", "sample") in ("sample", "both")
-            and not {"target-epsilon", "noise-multiplier", "tiers"} & set(data)
-        ):
-            return {**data, "target-epsilon": DEFAULT_TARGET_EPSILON}
-        return data
-
-    @model_validator(mode="after")
-    def _keys_match_mode(self) -> PrivacySection:
-        """Every key belongs to the chosen mode; all problems are listed at once."""
-        given = {_kebab(name) for name in self.model_fields_set}
-        sample = self.mode in ("sample", "both")
-        user = self.mode in ("user", "both")
-        problems = [
-            f"'{key}' is only used with mode 'sample' or 'both', not {self.mode!r}"
-            for key in _SAMPLE_KEYS
-            if key in given and not sample
-        ]
-        if not sample and "max-grad-norm" in given:
-            problems.append(f"'max-grad-norm' is only used with mode 'sample' or 'both', not {self.mode!r}")
-        problems += [
-            f"'{key}' is only used with mode 'user' or 'both', not {self.mode!r}"
-            for key in (*_USER_KEYS, *_ADAPTIVE_KEYS)
-            if key in given and not user
-        ]
-        if user and self.clipping == "fixed":
-            problems += [
-                f"'{key}' is only used with clipping = \"adaptive\"" for key in _ADAPTIVE_KEYS if key in given
-            ]
-        if user and self.user_noise_multiplier is None and self.user_target_epsilon is None:
-            problems.append(f"mode {self.mode!r} needs 'user-noise-multiplier' or 'user-target-epsilon'")
-        if self.tiers and self.target_epsilon is not None:
-            problems.append(
-                "give either 'target-epsilon' (one budget) or 'tiers' (budgets per tier), not both"
-            )
-        names = [t.name for t in self.tiers or () if t.name]
-        if len(names) != len(set(names)):
-            problems.append(f"tiers: names must differ, got {names}")
-        if self.tiers and abs(sum(t.share for t in self.tiers) - 1) > 1e-6:
-            shares = " + ".join(f"{t.share:g}" for t in self.tiers)
-            problems.append(
-                f"tiers: the shares must add up to 1, got {shares} = {sum(t.share for t in self.tiers):g}"
-            )
-        if self.calibrate_for == "expected-rounds" and self.noise_multiplier is not None:
-            problems.append(
-                "'calibrate-for' calibrates the noise; it does not apply with a fixed 'noise-multiplier'"
-            )
-        if self.secure_aggregation and user and self.clip_on == "server":
-            problems.append(
-                "secure-aggregation hides each client's update from the server, which then cannot clip it: "
-                'set clip-on = "client"'
-            )
-        if self.secure_aggregation and user and self.clipping == "adaptive":
-            problems.append(
-                'secure-aggregation supports user-level DP with clipping = "fixed" only '
-                "(Flower's adaptive clipping counts clipped updates in the clear)"
-            )
-        if self.secure_mode and sample:
-            from fedsim.privacy import check_secure_mode
-
-            try:
-                check_secure_mode()
-            except ImportError as err:
-                problems.append(str(err))
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+    def strategy_options(self) -> tuple[tuple[str, float], ...]:
+        """The chosen strategy's options (names from its registry entry) with their values, sorted."""
+        return tuple(sorted((o, getattr(self, o)) for o in get_strategy_entry(self.strategy).options))
 
 
 class AuditSection(_Section):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fedsim.simulation.scenario import ScenarioError, load_scenario, validate_scenario
+from fedsim.scenario import ScenarioError, build_run_spec, load_scenario, validate_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_shipped_scenarios_are_valid(name):
     expected_mode = name.removeprefix("privacy-").split("-")[0].removesuffix(".toml")
     mode = {"secagg": "sample", "tiers": "sample"}.get(expected_mode, expected_mode)
     assert scenario.privacy.mode == (mode if name.startswith("privacy-") else "sample")
-    assert scenario.specs().data.dataset == scenario.data.dataset
+    assert build_run_spec(scenario).data.dataset == scenario.data.dataset
 
 
 def test_text_defaults_and_data_files_resolve(tmp_path):
@@ -42,8 +42,8 @@ def test_text_defaults_and_data_files_resolve(tmp_path):
         'data-files = { train = "femnist.parquet" }\n[federation]\nnum-clients = 6\n'
     )
     # Act
-    text_spec = load_scenario(kjv).specs().data
-    hub_spec = load_scenario(hub).specs().data
+    text_spec = build_run_spec(load_scenario(kjv)).data
+    hub_spec = build_run_spec(load_scenario(hub)).data
     # Assert: LEAF's 80-character windows, 10 % held out, every window (stride 1), no caps
     assert (text_spec.window_length, text_spec.window_stride, text_spec.test_fraction) == (80, 1, 0.1)
     assert text_spec.max_train_windows_per_user is None
@@ -52,8 +52,8 @@ def test_text_defaults_and_data_files_resolve(tmp_path):
     assert hub_spec.test_fraction == 0.1
     # an online data set given only a train file holds out a share; with a test file it does not
     mnist = write(tmp_path, 'name = "m"\n[data]\ndataset = "mnist"\ndata-files = { train = "a.parquet" }\n')
-    assert load_scenario(mnist).specs().data.test_fraction == 0.1
-    both = load_scenario(mnist, ["data.dataset=femnist", "data.data-files.test=b.parquet"]).specs().data
+    assert build_run_spec(load_scenario(mnist)).data.test_fraction == 0.1
+    both = build_run_spec(load_scenario(mnist, ["data.dataset=femnist", "data.data-files.test=b.parquet"])).data
     assert both.test_fraction is None
 
 
@@ -67,7 +67,7 @@ def test_good_file_resolves_defaults_and_specs(tmp_path):
     )
     # Act
     scenario = load_scenario(path)
-    specs = scenario.specs()
+    specs = build_run_spec(scenario)
     # Assert
     assert specs.partition.alpha == 0.5 and specs.partition.num_partitions == 4
     assert specs.train.learning_rate == 1.0 and specs.federation.rounds == 3
@@ -293,7 +293,7 @@ def test_privacy_defaults_to_target_epsilon_3_unless_noise_is_fixed(tmp_path):
     fixed = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nnoise-multiplier = 1.2\n'))
     assert fixed.privacy.target_epsilon is None and fixed.privacy.noise_multiplier == 1.2
     none = load_scenario(write(tmp_path, 'name = "x"\n[privacy]\nmode = "none"\n'))
-    assert none.privacy.target_epsilon is None and not none.specs().privacy.is_sample_level
+    assert none.privacy.target_epsilon is None and not build_run_spec(none).privacy.is_sample_level
 
 
 def test_schema_offers_every_registered_dataset_partitioner_and_model():
@@ -302,7 +302,7 @@ def test_schema_offers_every_registered_dataset_partitioner_and_model():
     from fedsim.data import available_datasets
     from fedsim.models import available_models
     from fedsim.partition import available_partitioners
-    from fedsim.simulation.sections import DatasetName, ModelSection, PartitionerName
+    from fedsim.scenario.sections import DatasetName, ModelSection, PartitionerName
 
     assert set(get_args(DatasetName)) == set(available_datasets())
     assert set(get_args(PartitionerName)) == set(available_partitioners())
@@ -324,7 +324,7 @@ def test_a_resolved_scenario_is_itself_valid(privacy):
     scenario = validate_scenario({"name": "x", "privacy": privacy}, source="s.toml")
     again = validate_scenario(scenario.to_toml_dict(), source="scenario.toml")
     assert again.to_toml_dict() == scenario.to_toml_dict()
-    assert again.specs().privacy == scenario.specs().privacy
+    assert build_run_spec(again).privacy == build_run_spec(scenario).privacy
 
 
 @pytest.mark.parametrize(

@@ -38,18 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedsim.simulation.scenario import (
-    Scenario,
-    ScenarioError,
-    apply_overrides,
-    resolve_data_files,
-    validate_scenario,
-)
-from fedsim.simulation.sections import _ADAPTIVE_KEYS, _SAMPLE_KEYS, _USER_KEYS
+from pydantic import BaseModel
+
+from fedsim.audit import available_attacks
+from fedsim.results.records import sweep_run_columns
+from fedsim.scenario.errors import ScenarioError
+from fedsim.scenario.privacy_section import _ADAPTIVE_KEYS, _SAMPLE_KEYS, _USER_KEYS
+from fedsim.scenario.reading import apply_overrides, resolve_data_files, validate_scenario
+from fedsim.scenario.schema import Scenario
 
 SWEEP_KEY = "sweep"
 RESERVED = ("reference", "quick")
-_SECTIONS = ("data", "model", "federation", "privacy", "resources", "audit")
+_SECTIONS = tuple(name for name, f in Scenario.model_fields.items() if isinstance(f.default, BaseModel))
+"""The scenario's tables, from the schema itself (a sweep axis may set a key of any of them)."""
 PROTECTION_KEYS = tuple(
     f"privacy.{k}"
     for k in (
@@ -63,24 +64,7 @@ PROTECTION_KEYS = tuple(
     )
 )
 """Keys whose values name a protection: an axis that sets one is a protection axis in the report."""
-REPORT_COLUMNS = (
-    "run_id",
-    "status",
-    "error",
-    "mechanism",
-    "final_accuracy",
-    "epsilon_max",
-    "user_epsilon",
-    "delta",
-    "auc_loss",
-    "auc_lira",
-    "tpr_at_1pct_fpr",
-    "tpr_at_01pct_fpr",
-    "epsilon_lower_bound",
-    "rounds_completed",
-    "median_round_s",
-    "wall_s",
-)
+REPORT_COLUMNS = sweep_run_columns(available_attacks())
 """Column names of the sweep report's ``runs.csv``: an axis may not take one of them as its name."""
 MAX_RUNS = 10_000
 

@@ -1,0 +1,161 @@
+"""One run, orchestrated in numbered steps: scenario → data → privacy → simulation → audit → result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fedsim.commands.summary import build_summary, client_records
+from fedsim.data import load_dataset
+from fedsim.models import build_model
+from fedsim.partition import partition_stats
+from fedsim.privacy.setup import PrivacySetupError, create_run_privacy
+from fedsim.results import RoundRecord, RunResult
+from fedsim.scenario import Scenario, build_run_spec
+from fedsim.simulation.backend import ConfigurationError, backend_config
+from fedsim.simulation.checkpoint import Checkpoint, write_checkpoint
+from fedsim.simulation.client_app import client_partitions, get_device
+from fedsim.simulation.recorder import RoundRecorder
+from fedsim.simulation.run import round_planner, simulate
+from fedsim.simulation.session import RunSession
+from fedsim.simulation.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run's data, ready to train: the test set, each client's row indices and sizes, the initial model."""
+
+    train_set: object
+    test_set: object
+    parts: tuple
+    sizes: list[int]
+    model: object
+
+
+def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
+    """Load the data set, split it among the clients and build the seeded initial model.
+
+    The split is the same cached one the Ray workers compute
+    (:func:`fedsim.simulation.client_app.client_partitions`).
+
+    Raises:
+        ConfigurationError: data set not installed, impossible split, a client
+            without examples, or a resume of a SecAgg+ run.
+    """
+    try:
+        train_set, test_set = load_dataset(spec.data)
+        parts = client_partitions(spec.data, spec.partition)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigurationError(str(err)) from err
+    sizes = [len(p) for p in parts]
+    if min(sizes) < 1:
+        raise ConfigurationError(
+            f"a client received no examples ({spec.partition.name} split of {len(train_set)} "
+            f"examples among {len(sizes)} clients); use fewer clients, a larger alpha or "
+            "data.min-partition-size"
+        )
+    model = build_model(
+        spec.model,
+        input_shape=train_set.input_shape,
+        num_classes=train_set.num_classes,
+        vocab_size=train_set.vocab_size,
+        seed=spec.seed,
+    )
+    if resume is not None:
+        if spec.privacy.secure_aggregation:
+            raise ConfigurationError("--resume: SecAgg+ runs (privacy.secure-aggregation) cannot be resumed")
+        model.load_state_dict(resume.arrays)
+    return Prepared(train_set, test_set, parts, sizes, model)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    verbose: bool = False,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    run_dir: Path | None = None,
+    resume: Checkpoint | None = None,
+) -> RunResult:
+    """Run a scenario end to end and return its results.
+
+    With ``run_dir``, the run's progress is written there after every round
+    (:mod:`fedsim.simulation.checkpoint`); the final results are left to the
+    caller (:func:`fedsim.results.save_run`).
+
+    Pipeline:
+
+    1. build each layer's spec from the scenario and check the resources;
+    2. load the data, split it among clients, build the seeded initial model;
+    3. create the privacy accounting (plans, budgets, user-level calibration),
+       refusing settings that cannot work before anything trains;
+    4. create the session (round records, privacy, checkpoints), restored from
+       the checkpoint when resuming;
+    5. run the rounds through Flower and Ray (:func:`fedsim.simulation.run.simulate`);
+    6. audit the final global model, assemble the typed summary and the :class:`RunResult`.
+
+    Args:
+        scenario: a validated scenario.
+        verbose: show Flower and Ray logs.
+        on_round: called after each round with its record (progress display).
+        run_dir: where to write per-round progress and checkpoints, or None.
+        resume: the checkpoint of an interrupted run of this scenario, to continue from.
+
+    Raises:
+        ConfigurationError: before anything trains: data set not installed,
+            impossible split, resources this machine lacks, privacy settings that
+            cannot work, or a resume of a SecAgg+ run.
+        fedsim.simulation.run.SimulationError: if the run stopped before its last
+            round, or every sampled client failed in every round.
+    """
+    start = time.perf_counter()
+    spec = build_run_spec(scenario)  # 1
+    backend = backend_config(spec.simulation, verbose=verbose)
+    data = prepare_data(spec, resume=resume)  # 2
+    try:  # 3
+        privacy = create_run_privacy(round_planner(spec), sizes=data.sizes)
+    except PrivacySetupError as err:
+        raise ConfigurationError(str(err)) from err
+    offset, earlier_s = (resume.round, resume.wall_s) if resume is not None else (0, 0.0)
+    session = RunSession(  # 4
+        recorder=RoundRecorder(test_set=data.test_set, model=data.model, device=get_device()),
+        privacy=privacy,
+        on_round=on_round or (lambda record: None),
+    )
+    if resume is not None:
+        session.load_state_dict(resume.state)
+    if run_dir is not None and not spec.privacy.secure_aggregation:  # SecAgg+ runs cannot resume
+        resolved = scenario.to_toml_dict()
+        session.on_checkpoint = lambda state, arrays: write_checkpoint(
+            run_dir, Checkpoint(resolved, state, arrays, earlier_s + time.perf_counter() - start)
+        )
+    from flwr.app import ArrayRecord
+
+    simulate(  # 5
+        spec,
+        session=session,
+        initial_arrays=ArrayRecord(data.model.state_dict()),
+        backend=backend,
+        round_offset=offset,
+        resuming=resume is not None,
+        verbose=verbose,
+    )
+    clients = client_records(spec, session, sizes=data.sizes)  # 6
+    summary = build_summary(
+        spec,
+        session=session,
+        data=data,
+        clients=clients,
+        wall_s=lambda: earlier_s + time.perf_counter() - start,
+        resumed_from_round=resume.round if resume is not None else None,
+    )
+    return RunResult(
+        summary=summary,
+        rounds=session.recorder.rounds,
+        clients=clients,
+        scenario=scenario.to_toml_dict(),
+        label_counts=partition_stats(
+            data.train_set.y, list(data.parts), num_classes=data.train_set.num_classes
+        ).tolist(),
+    )

@@ -1,0 +1,106 @@
+"""Creating a run's privacy accounting: plans, budgets and the checks made before anything trains."""
+
+from __future__ import annotations
+
+from fedsim.privacy.accounting import RunPrivacy, UserLevelAccounting
+from fedsim.privacy.calibrate import compute_epsilon
+from fedsim.privacy.guard import BudgetGuard
+from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
+from fedsim.privacy.planning import RoundPlanner
+from fedsim.privacy.user_level import client_sample_rate, cohort_size, resolve_user_noise_multiplier
+
+
+class PrivacySetupError(ValueError):
+    """The scenario's privacy settings cannot work for this federation (found before training)."""
+
+
+def _guard(planner: RoundPlanner, ledger: PrivacyLedger, sizes: list[int]) -> BudgetGuard:
+    """The budget guard over every client's planned round.
+
+    Raises:
+        PrivacySetupError: if σ cannot be calibrated, or some client cannot afford one round.
+    """
+    budget = planner.budget
+    try:
+        planned = [planner.plan(pid, n) for pid, n in enumerate(sizes)]
+    except ValueError as err:
+        raise PrivacySetupError(f"privacy: cannot calibrate the noise: {err}") from err
+    plans = [plan for plan, _ in planned]
+    budgets = [b for _, b in planned]
+    cost = [
+        compute_epsilon((plan.as_history_entry(),), delta=budget.target_delta, accountant=budget.accountant)
+        for plan in plans
+    ]
+    unaffordable = [pid for pid, b in enumerate(budgets) if b is not None and cost[pid] > b]
+    if unaffordable:
+        first = unaffordable[0]
+        raise PrivacySetupError(
+            f"privacy: {len(unaffordable)} client(s) cannot afford a single round (client {first}: "
+            f"one round costs ε {cost[first]:.3f}, its budget is {budgets[first]:g}); raise "
+            "privacy.target-epsilon (or the tier's) or privacy.noise-multiplier"
+        )
+    return BudgetGuard(ledger, budgets=budgets, plans=plans)
+
+
+def _user_level(planner: RoundPlanner) -> UserLevelAccounting | None:
+    """The user-level ledger and nominal z of a DP-FedAvg run (None without user-level DP).
+
+    Raises:
+        PrivacySetupError: if no z reaches the user-level budget, or adaptive clipping's
+            count noise is too small for z (z < clipped-count-stddev is needed).
+    """
+    budget, user = planner.budget, planner.budget.user_level
+    if user is None:
+        return None
+    q = client_sample_rate(planner.num_clients, planner.fraction_train)
+    try:
+        z = resolve_user_noise_multiplier(
+            user, delta=budget.target_delta, accountant=budget.accountant, sample_rate=q, rounds=planner.rounds
+        )
+    except ValueError as err:
+        raise PrivacySetupError(f"privacy.user-target-epsilon: {err}") from err
+    if user.clipping == "adaptive":
+        stddev = user.clipped_count_stddev or cohort_size(planner.num_clients, planner.fraction_train) / 20
+        if z >= stddev:
+            raise PrivacySetupError(
+                f"privacy: adaptive clipping with a user-level noise multiplier of {z:.3g} needs "
+                f"privacy.clipped-count-stddev above {z:.3g} (now {stddev:.3g}); "
+                "raise it or lower the noise"
+            )
+    return UserLevelAccounting(
+        ledger=ReleaseLedger(delta=budget.target_delta, accountant=budget.accountant),
+        sample_rate=q,
+        noise_multiplier=z,
+        target_epsilon=user.target_epsilon,
+    )
+
+
+def create_run_privacy(planner: RoundPlanner, *, sizes: list[int]) -> RunPrivacy:
+    """A run's privacy accounting, after checking that its settings can work.
+
+    1. sample level: plan every client's DP-SGD round (σ calibrated to its
+       budget), refuse a run where some client cannot afford a single round, and
+       guard every client's budget;
+    2. user level: calibrate DP-FedAvg's z to the user-level budget over the
+       run's rounds, at client sampling rate cohort / clients.
+
+    Args:
+        planner: the run's per-client DP-SGD planner (it holds the privacy budget).
+        sizes: each client's training examples, by partition id (each ≥ 1).
+
+    Raises:
+        PrivacySetupError: naming the scenario key to change.
+    """
+    budget = planner.budget
+    ledger = guard = None
+    if budget.is_sample_level:
+        ledger = PrivacyLedger(delta=budget.target_delta, accountant=budget.accountant)
+        guard = _guard(planner, ledger, sizes)
+    return RunPrivacy(
+        ledger=ledger,
+        guard=guard,
+        user=_user_level(planner),
+        min_clients=budget.min_clients,
+        when_too_few=budget.when_too_few,
+        max_grad_norm=budget.max_grad_norm if budget.is_sample_level else None,
+    )

@@ -1,0 +1,131 @@
+"""The scenario schema: one pydantic model of a whole scenario file, with every key's default.
+
+A scenario is a TOML file with kebab-case keys (as Flower's run config uses).
+:mod:`fedsim.scenario.reading` reads it and validates it against
+:class:`Scenario` (unknown keys, wrong types and out-of-range values are
+errors); :func:`fedsim.scenario.specs.build_run_spec` turns it into the frozen
+specs each layer takes, and nothing below reads TOML keys. The defaults of
+every key live in the schema (here, in :mod:`fedsim.scenario.sections` and
+in :mod:`fedsim.scenario.privacy_section`) and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from fedsim.aggregation.registry import available_strategies, get_strategy_entry
+from fedsim.data import dataset_info
+from fedsim.models import MODEL_INPUTS
+from fedsim.scenario.privacy_section import PrivacySection
+from fedsim.scenario.sections import (
+    AuditSection,
+    DataSection,
+    FaultsSection,
+    FederationSection,
+    ModelSection,
+    ResourcesSection,
+    _Section,
+)
+
+HANG_MARGIN_S = 1.0
+"""Default ``faults.hang-s`` beyond the round timeout: a hung client holds its Ray actor (its CPU
+slot) while it hangs, as a stalled device would, so a longer hang also delays the next round."""
+
+
+class Scenario(_Section):
+    """A whole scenario file. Every key and its default is defined here."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    data: DataSection = DataSection()
+    model: ModelSection = ModelSection()
+    federation: FederationSection = FederationSection()
+    privacy: PrivacySection = PrivacySection.model_validate({})
+    resources: ResourcesSection = ResourcesSection()
+    audit: AuditSection = AuditSection()
+    faults: FaultsSection = FaultsSection()
+
+    @model_validator(mode="after")
+    def _model_reads_data(self) -> Scenario:
+        kind = dataset_info(self.data.dataset).kind
+        if kind not in MODEL_INPUTS[self.model.name]:
+            readers = sorted(m for m, kinds in MODEL_INPUTS.items() if kind in kinds)
+            raise ValueError(
+                f"model.name: {self.model.name!r} cannot read {kind} data ({self.data.dataset!r}); "
+                f"use one of {readers}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _privacy_fits_federation(self) -> Scenario:
+        """``min-clients`` and every budget tier must fit in the federation."""
+        p, n = self.privacy, self.federation.num_clients
+        problems = []
+        if p.mode in ("sample", "both") and p.min_clients > n:
+            problems.append(
+                f"privacy.min-clients = {p.min_clients} is more than federation.num-clients = {n}"
+            )
+        if p.tiers and p.mode in ("sample", "both"):
+            from fedsim.privacy import BudgetTier, assign_tiers
+
+            tiers = tuple(BudgetTier(t.share, t.target_epsilon) for t in p.tiers)
+            counts = [assign_tiers(n, tiers, seed=self.seed).count(i) for i in range(len(tiers))]
+            problems += [
+                f"privacy.tiers.{i}: share {t.share:g} of {n} clients is no client; raise its share or "
+                "federation.num-clients"
+                for i, (t, c) in enumerate(zip(p.tiers, counts, strict=True))
+                if c == 0
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _hang_outlasts_the_round(self) -> Scenario:
+        """A ``hang`` fault must sleep past ``federation.round-timeout`` (default: 1 s past it).
+
+        SecAgg+ runs take neither (Flower's legacy workflow runs them).
+        """
+        f = self.faults
+        if f.kind == "hang" and f.hang_s is not None and f.hang_s <= self.federation.round_timeout:
+            raise ValueError(
+                f"faults.hang-s = {f.hang_s:g} must be longer than federation.round-timeout = "
+                f"{self.federation.round_timeout:g} (a hang is a client that misses the round)"
+            )
+        if f.kind != "hang" and f.hang_s is not None:
+            raise ValueError('faults.hang-s only applies to kind = "hang"')
+        if self.privacy.secure_aggregation and (
+            f.rate > 0 or "round_timeout" in self.federation.model_fields_set
+        ):
+            raise ValueError(
+                "[faults] and federation.round-timeout do not apply to privacy.secure-aggregation runs "
+                "(Flower's SecAgg+ workflow has its own timeouts); remove them"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _user_level_needs_fedavg(self) -> Scenario:
+        """Flower's DP-FedAvg wrappers noise the strategy's output; FedAvgM's output is not a plain mean."""
+        strategy = self.federation.strategy
+        if self.privacy.mode in ("user", "both") and not get_strategy_entry(strategy).user_level_dp:
+            plain = " or ".join(f'"{n}"' for n in available_strategies() if get_strategy_entry(n).user_level_dp)
+            raise ValueError(
+                f"privacy.mode {self.privacy.mode!r} needs federation.strategy = {plain}: Flower's "
+                f"user-level DP wrappers add the noise after the strategy, and {strategy!r} does not "
+                "release a plain mean of the clipped updates (a server optimiser would carry earlier "
+                "rounds' un-noised averages into later models)"
+            )
+        return self
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The fully resolved scenario (defaults filled in) with kebab-case keys.
+
+        Keys the privacy mode does not use are left out, so the result is itself
+        a valid scenario (a run's ``scenario.toml`` can be run again).
+        """
+        raw = self.model_dump(by_alias=True, exclude_none=True)
+        raw["privacy"] = self.privacy.applicable(raw["privacy"])
+        raw["federation"] = self.federation.applicable(raw["federation"])
+        return raw
