@@ -124,7 +124,7 @@ def framework_overhead() -> list[tuple[str, str, str]]:
         (
             "Flower + Ray wall (s)",
             f"{flower_wall:.1f}",
-            f"accuracy {100 * result.summary['final_accuracy']:.1f} %",
+            f"accuracy {100 * result.summary.final_accuracy:.1f} %",
         ),
         ("  of which start-up before round 1 (s)", f"{start_up:.1f}", "Ray, actors, node registry, data"),
         (
@@ -175,7 +175,7 @@ def many_clients() -> list[tuple[str, str, str]]:
     import resource
 
     from fedsim.commands.run import run_scenario
-    from fedsim.scenario import build_run_spec, load_scenario
+    from fedsim.scenario import load_scenario
 
     rss: dict[int, float] = {}
     t0 = time.perf_counter()
@@ -203,8 +203,8 @@ def many_clients() -> list[tuple[str, str, str]]:
             f"min {min(rounds):.2f}, max {max(rounds):.2f}",
         ),
         ("wall (s)", f"{wall:.0f}", f"start-up before round 1: {wall - sum(rounds):.0f} s"),
-        ("clients that trained", f"{trained}", f"ε_max {result.summary['epsilon_max']:.3f}"),
-        ("final accuracy", f"{100 * result.summary['final_accuracy']:.1f} %", ""),
+        ("clients that trained", f"{trained}", f"ε_max {result.summary.privacy.epsilon_max:.3f}"),
+        ("final accuracy", f"{100 * result.summary.final_accuracy:.1f} %", ""),
     ]
 
 
@@ -299,7 +299,7 @@ DP_TARGET = 2.0
 
 def secagg_cost() -> list[tuple[str, str, str]]:
     from fedsim.commands.run import run_scenario
-    from fedsim.scenario import build_run_spec, load_scenario
+    from fedsim.scenario import load_scenario
 
     base = JOB + ["federation.strategy=fedavg", "federation.server-momentum=0.0"]
     runs = {}
@@ -307,7 +307,7 @@ def secagg_cost() -> list[tuple[str, str, str]]:
         result = run_scenario(load_scenario("scenarios/quickstart.toml", base + extra))
         runs[label] = (
             statistics.median(r.round_s for r in result.rounds[2:]),
-            result.summary["final_accuracy"],
+            result.summary.final_accuracy,
         )
     (plain, plain_acc), (secure, secure_acc) = runs["plain"], runs["SecAgg+"]
     return [

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fedsim.runner import (
+from fedsim.commands import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -99,8 +99,8 @@ def _resume(args: argparse.Namespace, console: Console, errors: Console) -> int:
     Only ``--ray-address`` may change (where it runs, not what it computes).
     """
     from fedsim.results.store import RunDirError
-    from fedsim.simulation.checkpoint import read_checkpoint
     from fedsim.scenario import ScenarioError, apply_overrides, validate_scenario
+    from fedsim.simulation.checkpoint import read_checkpoint
 
     moved = [o for o in args.overrides if not o.startswith("resources.ray-address=")]
     if args.scenario is not None or args.quick or moved or args.out is not None:

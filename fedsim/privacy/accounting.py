@@ -168,15 +168,27 @@ class RunPrivacy:
 
         Returns:
             ``epsilon_max``, ``epsilon_mean`` (sample level), ``noise_multiplier`` (mean σ of the
-            clients that trained), ``max_grad_norm``, ``user_noise_multiplier``, ``clipping_norm`` and ``user_epsilon``;
-            None where the level is off.
+            clients that trained), ``max_grad_norm``, ``user_noise_multiplier``, ``clipping_norm``
+            and ``user_epsilon``; None where the level is off.
         """
         figures: dict[str, float | None] = dict.fromkeys(
-            ("epsilon_max", "epsilon_mean", "noise_multiplier", "max_grad_norm", "user_noise_multiplier", "clipping_norm")
+            (
+                "epsilon_max",
+                "epsilon_mean",
+                "noise_multiplier",
+                "max_grad_norm",
+                "user_noise_multiplier",
+                "clipping_norm",
+            )
         )
         if self.ledger is not None:
-            figures["epsilon_max"], figures["epsilon_mean"] = self.ledger.epsilon_max(), self.ledger.epsilon_mean()
-            figures["noise_multiplier"] = math.fsum(self._sigmas) / len(self._sigmas) if self._sigmas else None
+            figures["epsilon_max"], figures["epsilon_mean"] = (
+                self.ledger.epsilon_max(),
+                self.ledger.epsilon_mean(),
+            )
+            figures["noise_multiplier"] = (
+                math.fsum(self._sigmas) / len(self._sigmas) if self._sigmas else None
+            )
             figures["max_grad_norm"] = self.max_grad_norm
         figures["user_epsilon"] = self.user.ledger.epsilon() if self.user is not None else None
         if self.user is not None:

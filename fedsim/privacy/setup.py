@@ -55,7 +55,11 @@ def _user_level(planner: RoundPlanner) -> UserLevelAccounting | None:
     q = client_sample_rate(planner.num_clients, planner.fraction_train)
     try:
         z = resolve_user_noise_multiplier(
-            user, delta=budget.target_delta, accountant=budget.accountant, sample_rate=q, rounds=planner.rounds
+            user,
+            delta=budget.target_delta,
+            accountant=budget.accountant,
+            sample_rate=q,
+            rounds=planner.rounds,
         )
     except ValueError as err:
         raise PrivacySetupError(f"privacy.user-target-epsilon: {err}") from err

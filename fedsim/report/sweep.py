@@ -42,7 +42,7 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
     4. write ``report.md``, section by section, then ``report.html``.
 
     Args:
-        sweep_dir: a folder written by :func:`fedsim.runner.run_sweep`.
+        sweep_dir: a folder written by :func:`fedsim.commands.run_sweep`.
 
     Returns:
         The path of ``report.md``.

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from fedsim.scenario.errors import kebab
 from fedsim.privacy import available_accountants
 from fedsim.privacy.budget import CALIBRATIONS, GRAD_SAMPLE_MODES, PRIVACY_MODES, WHEN_TOO_FEW
+from fedsim.scenario.errors import kebab
 from fedsim.scenario.sections import PositiveFloat, _Section, choice
 
 PrivacyMode = choice(PRIVACY_MODES)

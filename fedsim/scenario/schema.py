@@ -110,7 +110,9 @@ class Scenario(_Section):
         """Flower's DP-FedAvg wrappers noise the strategy's output; FedAvgM's output is not a plain mean."""
         strategy = self.federation.strategy
         if self.privacy.mode in ("user", "both") and not get_strategy_entry(strategy).user_level_dp:
-            plain = " or ".join(f'"{n}"' for n in available_strategies() if get_strategy_entry(n).user_level_dp)
+            plain = " or ".join(
+                f'"{n}"' for n in available_strategies() if get_strategy_entry(n).user_level_dp
+            )
             raise ValueError(
                 f"privacy.mode {self.privacy.mode!r} needs federation.strategy = {plain}: Flower's "
                 f"user-level DP wrappers add the noise after the strategy, and {strategy!r} does not "

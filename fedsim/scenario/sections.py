@@ -26,8 +26,6 @@ class _Section(BaseModel):
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
-
-
 def choice(names: list[str] | tuple[str, ...]) -> Any:
     """A ``Literal`` type of a registry's names: one list of names per concept, kept by its registry.
 
@@ -184,7 +182,9 @@ class FederationSection(_Section):
         """
         own = get_strategy_entry(self.strategy).options
         others = {o for name in available_strategies() for o in get_strategy_entry(name).options} - set(own)
-        changed = {o for o in others & self.model_fields_set if getattr(self, o) != self.model_fields[o].default}
+        changed = {
+            o for o in others & self.model_fields_set if getattr(self, o) != self.model_fields[o].default
+        }
         given = sorted(kebab(o) for o in changed)
         if given:
             allowed = ", ".join(f"'{kebab(o)}'" for o in own) or "none"

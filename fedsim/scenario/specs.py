@@ -92,7 +92,8 @@ def privacy_spec(scenario: Scenario) -> PrivacyBudget:
         grad_sample_mode=p.grad_sample_mode,
         secure_mode=p.secure_mode,
         tiers=tuple(
-            BudgetTier(share=t.share, target_epsilon=t.target_epsilon, name=t.name or "") for t in p.tiers or ()
+            BudgetTier(share=t.share, target_epsilon=t.target_epsilon, name=t.name or "")
+            for t in p.tiers or ()
         ),
         calibrate_for=p.calibrate_for,
         min_clients=p.min_clients,

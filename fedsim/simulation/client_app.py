@@ -74,7 +74,14 @@ def _private(task: ClientTask, *, model, optimizer, criterion, loader, partition
         noise_generator=noise_generator,
         secure_mode=task.privacy.secure_mode,
     )
-    return private.module, private.optimizer, private.criterion, private.data_loader, plan, private.sample_rate
+    return (
+        private.module,
+        private.optimizer,
+        private.criterion,
+        private.data_loader,
+        plan,
+        private.sample_rate,
+    )
 
 
 def run_client_round(

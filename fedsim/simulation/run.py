@@ -80,7 +80,9 @@ def client_task(spec: RunSpec) -> ClientTask:
     )
 
 
-def _apps(spec: RunSpec, *, session: RunSession, initial_arrays: ArrayRecord, round_offset: int, resuming: bool):
+def _apps(
+    spec: RunSpec, *, session: RunSession, initial_arrays: ArrayRecord, round_offset: int, resuming: bool
+):
     """The ServerApp and ClientApp: Flower's Message API, or its legacy workflow API for SecAgg+.
 
     Raises:

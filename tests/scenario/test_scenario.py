@@ -53,7 +53,9 @@ def test_text_defaults_and_data_files_resolve(tmp_path):
     # an online data set given only a train file holds out a share; with a test file it does not
     mnist = write(tmp_path, 'name = "m"\n[data]\ndataset = "mnist"\ndata-files = { train = "a.parquet" }\n')
     assert build_run_spec(load_scenario(mnist)).data.test_fraction == 0.1
-    both = build_run_spec(load_scenario(mnist, ["data.dataset=femnist", "data.data-files.test=b.parquet"])).data
+    both = build_run_spec(
+        load_scenario(mnist, ["data.dataset=femnist", "data.data-files.test=b.parquet"])
+    ).data
     assert both.test_fraction is None
 
 

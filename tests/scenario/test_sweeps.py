@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from fedsim.runner import scenario_or_sweep
-from fedsim.scenario.sweeps import expand_sweep
+from fedsim.commands import scenario_or_sweep
 from fedsim.scenario import ScenarioError
+from fedsim.scenario.sweeps import expand_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -72,8 +72,8 @@ class Boom:
         (lambda d: None, "no checkpoint.pt; a run can be resumed once it has evaluated its initial model"),
         (lambda d: (d / "checkpoint.pt").write_bytes(b"not a checkpoint"), "not a fedsim checkpoint"),
         (lambda d: (d / "checkpoint.pt").write_bytes(pickle.dumps(Boom())), "not a fedsim checkpoint"),
-        (lambda d: torch.save({"version": 99}, d / "checkpoint.pt"), "checkpoint version 99, expected 1"),
-        (lambda d: torch.save({"version": 1, "state": {}}, d / "checkpoint.pt"), "incomplete checkpoint"),
+        (lambda d: torch.save({"version": 99}, d / "checkpoint.pt"), "checkpoint version 99, expected 2"),
+        (lambda d: torch.save({"version": 2, "state": {}}, d / "checkpoint.pt"), "incomplete checkpoint"),
         (lambda d: (d / "summary.json").write_text('{"status": "complete"}'), "already complete"),
     ],
 )

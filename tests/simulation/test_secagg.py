@@ -142,7 +142,11 @@ def _client_models(specs, initial, config):
     try:
         return [
             client_round(
-                client_task(specs), partition_id=p, server_round=1, state_dict=initial.to_torch_state_dict(), config=config
+                client_task(specs),
+                partition_id=p,
+                server_round=1,
+                state_dict=initial.to_torch_state_dict(),
+                config=config,
             )
             for p in range(specs.federation.num_clients)
         ]

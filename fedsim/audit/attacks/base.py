@@ -4,7 +4,9 @@ An attack turns the audited model and the drawn members and non-members
 (:class:`AttackContext`) into one score per example, higher = more likely a
 member; :func:`fedsim.audit.run_audit` turns the scores into metrics
 (:func:`fedsim.audit.attack_metrics`). Adding an attack is one module in this
-folder plus its line in :data:`fedsim.audit.registry.ATTACKS`.
+folder plus its line in :data:`fedsim.audit.registry.ATTACKS`. An attack module
+imports torch and its helpers inside :meth:`Attack.scores`, so that the reports,
+which read only the attacks' names and labels, do not load torch.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
-from torch import nn
 
-from fedsim.audit.shadow import ShadowFederation
 from fedsim.audit.spec import AuditSpec
-from fedsim.client import TrainSpec
-from fedsim.data import ArrayDataset
+
+if TYPE_CHECKING:  # torch is imported when an attack runs, not when a report reads its name
+    import torch
+    from torch import nn
+
+    from fedsim.audit.shadow import ShadowFederation
+    from fedsim.client import TrainSpec
+    from fedsim.data import ArrayDataset
 
 
 @dataclass(frozen=True)

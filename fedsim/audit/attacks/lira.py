@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from fedsim.audit.attacks.base import Attack, AttackContext, Scores
-from fedsim.audit.scores import finite_scores, lira_scores, logit_confidence
-from fedsim.audit.shadow import concatenate_datasets, shadow_confidences
 from fedsim.audit.spec import AuditSpec
 
 
@@ -42,6 +40,9 @@ class LiraAttack(Attack):
             ValueError: without ``model_factory`` and ``train``, or without
                 ``shadow_epochs`` and ``federation``.
         """
+        from fedsim.audit.scores import finite_scores, lira_scores, logit_confidence
+        from fedsim.audit.shadow import concatenate_datasets, shadow_confidences
+
         spec = context.spec
         if (
             context.model_factory is None

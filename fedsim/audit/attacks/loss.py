@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fedsim.audit.attacks.base import Attack, AttackContext, Scores
-from fedsim.audit.scores import example_losses, finite_scores, loss_threshold_scores
 
 
 class LossAttack(Attack):
@@ -19,6 +18,8 @@ class LossAttack(Attack):
 
     def scores(self, context: AttackContext) -> Scores:
         """``-loss`` of each member and non-member (see :meth:`Attack.scores`)."""
+        from fedsim.audit.scores import example_losses, finite_scores, loss_threshold_scores
+
         model, device = context.model, context.device
         scores_in = finite_scores(
             loss_threshold_scores(example_losses(model, context.members, device=device))

@@ -1,0 +1,126 @@
+"""``fedsim run`` of one scenario: check the folder, run, save, report, and print what happened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from fedsim.commands.output import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    describe_privacy,
+    print_error,
+    print_outcome,
+)
+
+
+def execute_run(
+    scenario,
+    out_dir: Path,
+    *,
+    console: Console,
+    errors: Console,
+    verbose: bool,
+    source: str,
+    failure: list[str] | None = None,
+    resume=None,
+) -> int:
+    """Run one validated scenario, save it to ``out_dir`` and render its report.
+
+    The run's progress is written to ``out_dir`` after every round (an earlier
+    complete run there is removed at the first one), so a killed run can be
+    continued with ``fedsim run --resume out_dir``.
+
+    Args:
+        scenario: a :class:`fedsim.scenario.schema.Scenario`.
+        out_dir: the run directory (missing, empty or an earlier complete run;
+            when resuming, the interrupted run's).
+        console: progress and results (stdout).
+        errors: error lines (stderr).
+        verbose: show Flower's and Ray's logs and tracebacks.
+        source: the scenario file's name, for error messages.
+        failure: if given, the error message of a failed run is appended to it.
+        resume: the :class:`fedsim.simulation.checkpoint.Checkpoint` of the
+            interrupted run in ``out_dir`` to continue, or None to start afresh.
+
+    Returns:
+        The exit code: 0, 1 (the run failed; no result written, its progress
+        kept for ``--resume``) or 2 (bad input).
+    """
+
+    def fail(err: object, code: int, prefix: str = "") -> int:
+        print_error(errors, err, prefix=prefix)
+        if failure is not None:
+            failure.append(prefix + str(err))
+        return code
+
+    from fedsim.commands.run import run_scenario
+    from fedsim.report import render_report
+    from fedsim.results import save_run
+    from fedsim.results.store import RunDirError, check_writable_run_dir
+    from fedsim.simulation.backend import ConfigurationError
+
+    try:
+        check_writable_run_dir(out_dir, progress=resume is not None)
+    except (RunDirError, OSError) as err:
+        return fail(err, EXIT_BAD_INPUT)
+    f = scenario.federation
+    console.print(
+        f"[bold]{escape(scenario.name)}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
+        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, "
+        f"{escape(describe_privacy(scenario.privacy))}",
+        highlight=False,
+    )
+
+    def on_round(record) -> None:
+        eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
+        eps += f"  user ε {record.user_epsilon:.3f}" if record.user_epsilon is not None else ""
+        eps += f"  skipped {record.clients_skipped}" if record.clients_skipped else ""
+        eps += f"  failed {record.clients_failed}" if record.clients_failed else ""
+        label = "initial" if record.round == 0 else f"round {record.round}/{f.rounds}"
+        console.print(
+            f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
+            f"  clients {record.clients_trained}  {record.round_s:.1f} s",
+            highlight=False,
+        )
+
+    try:
+        if resume is not None:
+            console.print(f"  resuming after round {resume.round}", highlight=False)
+        result = run_scenario(scenario, verbose=verbose, on_round=on_round, run_dir=out_dir, resume=resume)
+    except ConfigurationError as err:
+        return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
+    except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose
+        if verbose:
+            errors.print_exception()
+        code = fail(err, EXIT_FAILED, prefix="the run failed: ")
+        errors.print(f"no result was written; {_after_failure(out_dir, scenario.federation.rounds)}")
+        return code
+    try:
+        save_run(result, out_dir)
+        report = render_report(out_dir)
+    except (OSError, RunDirError) as err:
+        return fail(err, EXIT_FAILED, prefix="could not write the results: ")
+    print_outcome(result.summary, report, console)
+    return EXIT_OK
+
+
+def _after_failure(out_dir: Path, rounds: int) -> str:
+    """What a failed run left in ``out_dir``, and what to do next (one line)."""
+    from fedsim.results.store import CHECKPOINT_FILE, RunDirError, is_progress_dir
+    from fedsim.simulation.checkpoint import read_checkpoint
+
+    logs = "rerun with --verbose for Flower's and Ray's logs"
+    try:
+        done = read_checkpoint(out_dir).round if is_progress_dir(out_dir) else -1
+    except RunDirError:
+        done = -1
+    if 0 <= done < rounds:
+        return f"'fedsim run --resume {out_dir}' continues it after round {done}; {logs}"
+    if done >= rounds:  # every round ran: resuming would fail the same way, so a new run may replace it
+        (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+        return f"its rounds are in {out_dir / 'rounds.csv'}; {logs}"
+    return logs

@@ -1,0 +1,172 @@
+"""``fedsim run`` of a sweep: every run not already complete, then the sweep report; and loading either."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import tomli_w
+from rich.console import Console
+from rich.markup import escape
+
+from fedsim.commands.execute import execute_run
+from fedsim.commands.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_error
+
+
+def _what_is_computed(raw: dict) -> dict:
+    """A resolved scenario as ``scenario.toml`` stores it, without ``[resources]``.
+
+    Where a run ran (its Ray cluster, CPUs per client) does not change what it computes.
+    """
+    resolved = tomllib.loads(tomli_w.dumps(raw))  # the same round trip as the saved file
+    resolved.pop("resources", None)
+    return resolved
+
+
+def _same_scenario(run_dir: Path, scenario) -> bool:
+    """True if ``run_dir`` holds a complete run of ``scenario`` (resolved; resources aside)."""
+    from fedsim.results.store import complete_summary
+
+    if complete_summary(run_dir) is None:
+        return False
+    try:
+        saved = tomllib.loads((run_dir / "scenario.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return _what_is_computed(saved) == _what_is_computed(scenario.to_toml_dict())
+
+
+def _checkpoint_of(run_dir: Path, scenario):
+    """The checkpoint of an interrupted run of ``scenario`` in ``run_dir`` (resources aside), or None."""
+    from fedsim.results.store import RunDirError, is_progress_dir
+    from fedsim.simulation.checkpoint import read_checkpoint
+
+    if not is_progress_dir(run_dir):
+        return None
+    try:
+        checkpoint = read_checkpoint(run_dir)
+    except RunDirError:
+        return None
+    same = _what_is_computed(checkpoint.scenario) == _what_is_computed(scenario.to_toml_dict())
+    return checkpoint if same else None
+
+
+def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
+    """Run every run of a sweep that is not already complete, then write the sweep report.
+
+    Pipeline:
+
+    1. check the output folder (missing, empty or an earlier sweep), delete an
+       earlier sweep report and write ``sweep.json`` with every run pending;
+    2. for each grid point: skip it if ``runs/<run id>`` already holds a complete
+       run of the same resolved scenario (so an interrupted sweep resumes),
+       else run, save and report it: an interrupted run of the same scenario
+       continues from its checkpoint, any other incomplete folder there (which
+       only the sweep writes) is replaced; ``sweep.json`` is rewritten after each run;
+    3. render the sweep report (``report.md``, ``report.html``, plots, ``runs.csv``).
+
+    Args:
+        sweep: a :class:`fedsim.scenario.sweeps.Sweep`.
+        out_dir: the sweep's folder (runs go to ``out_dir/runs/<run id>``).
+        console: progress (stdout).
+        errors: error lines (stderr).
+        verbose: show Flower's and Ray's logs.
+        source: the sweep file's name, for error messages.
+
+    Returns:
+        0 if every run is complete; 1 if some run failed (the report lists it);
+        2 if the output folder cannot be used.
+    """
+    from fedsim.report.sweep import render_sweep_report
+    from fedsim.results.store import RunDirError, complete_summary
+    from fedsim.results.sweeps import check_sweep_dir, remove_sweep_report, write_sweep_manifest
+
+    manifest = {
+        "name": sweep.name,
+        "quick": sweep.quick,
+        "axes": [
+            {
+                "name": a.name,
+                "labels": list(a.labels),
+                "is_key": a.is_key,
+                "touches_privacy": a.touches_privacy,
+            }
+            for a in sweep.axes
+        ],
+        "reference": sweep.reference,
+        "runs": [
+            {"run_id": r.run_id, "labels": r.labels, "dir": f"runs/{r.run_id}", "status": "pending"}
+            for r in sweep.runs
+        ],
+        "status": "running",
+    }
+    try:  # 1
+        check_sweep_dir(out_dir)
+        (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+        remove_sweep_report(out_dir)
+        write_sweep_manifest(out_dir, manifest)
+    except (RunDirError, OSError) as err:
+        print_error(errors, err)
+        return EXIT_BAD_INPUT
+    console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
+    worst = EXIT_OK
+    for i, (run, entry) in enumerate(zip(sweep.runs, manifest["runs"], strict=True), start=1):  # 2
+        run_dir = out_dir / entry["dir"]
+        if _same_scenario(run_dir, run.scenario):
+            console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}: already complete, skipped", highlight=False)
+            entry["status"] = "complete"
+            continue
+        console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
+        resume = _checkpoint_of(run_dir, run.scenario)
+        if resume is None and run_dir.is_dir() and complete_summary(run_dir) is None:  # interrupted
+            console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
+            shutil.rmtree(run_dir)
+        failure: list[str] = []
+        try:
+            code = execute_run(
+                run.scenario,
+                run_dir,
+                console=console,
+                errors=errors,
+                verbose=verbose,
+                source=source,
+                failure=failure,
+                resume=resume,
+            )
+        except KeyboardInterrupt:
+            entry["status"] = "interrupted"
+            manifest["status"] = "interrupted"
+            write_sweep_manifest(out_dir, manifest)
+            raise
+        entry["status"] = "complete" if code == EXIT_OK else "failed"
+        entry["error"] = "; ".join(failure) or None
+        worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
+        write_sweep_manifest(out_dir, manifest)
+    manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
+    write_sweep_manifest(out_dir, manifest)
+    report = render_sweep_report(out_dir)  # 3
+    failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
+    if failed:
+        print_error(errors, f"{len(failed)} of {len(sweep.runs)} runs failed: {', '.join(failed)}")
+    console.print(f"sweep report: {report}", highlight=False)
+    return worst
+
+
+def scenario_or_sweep(path: Path, overrides: list[str], *, quick: bool) -> tuple[object, bool]:
+    """Load a scenario file: ``(Scenario, False)``, or ``(Sweep, True)`` if it has a ``[sweep]`` table.
+
+    Raises:
+        fedsim.scenario.schema.ScenarioError: for any invalid file, key or
+            expanded run; or ``--quick`` on a file without a sweep.
+    """
+    from fedsim.scenario import ScenarioError, read_scenario_file, source_name, validate_scenario
+    from fedsim.scenario.sweeps import expand_sweep, is_sweep
+
+    raw = read_scenario_file(path, overrides)
+    source = source_name(path, overrides)
+    if is_sweep(raw):
+        return expand_sweep(raw, source=source, quick=quick, base_dir=Path(path).parent), True
+    if quick:
+        raise ScenarioError(f"{source}: --quick applies to sweep files (with a [sweep] table) only")
+    return validate_scenario(raw, source=source), False
