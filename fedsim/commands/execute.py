@@ -17,6 +17,24 @@ from fedsim.commands.output import (
 )
 
 
+def progress_printer(console: Console, *, rounds: int):
+    """A callback that prints one line per round record: accuracy, loss, ε, clients and seconds."""
+
+    def on_round(record) -> None:
+        eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
+        eps += f"  user ε {record.user_epsilon:.3f}" if record.user_epsilon is not None else ""
+        eps += f"  skipped {record.clients_skipped}" if record.clients_skipped else ""
+        eps += f"  failed {record.clients_failed}" if record.clients_failed else ""
+        label = "initial" if record.round == 0 else f"round {record.round}/{rounds}"
+        console.print(
+            f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
+            f"  clients {record.clients_trained}  {record.round_s:.1f} s",
+            highlight=False,
+        )
+
+    return on_round
+
+
 def execute_run(
     scenario,
     out_dir: Path,
@@ -75,17 +93,7 @@ def execute_run(
         highlight=False,
     )
 
-    def on_round(record) -> None:
-        eps = f"  ε_max {record.epsilon_max:.3f}" if record.epsilon_max is not None else ""
-        eps += f"  user ε {record.user_epsilon:.3f}" if record.user_epsilon is not None else ""
-        eps += f"  skipped {record.clients_skipped}" if record.clients_skipped else ""
-        eps += f"  failed {record.clients_failed}" if record.clients_failed else ""
-        label = "initial" if record.round == 0 else f"round {record.round}/{f.rounds}"
-        console.print(
-            f"  {label:>13}  accuracy {100 * record.accuracy:6.2f} %  loss {record.loss:.4f}{eps}"
-            f"  clients {record.clients_trained}  {record.round_s:.1f} s",
-            highlight=False,
-        )
+    on_round = progress_printer(console, rounds=f.rounds)
 
     try:
         if resume is not None:

@@ -52,6 +52,40 @@ def _checkpoint_of(run_dir: Path, scenario):
     return checkpoint if same else None
 
 
+def _manifest(sweep) -> dict:
+    """``sweep.json`` before the first run: the grid's axes, reference and every run pending."""
+    return {
+        "name": sweep.name,
+        "quick": sweep.quick,
+        "axes": [
+            {
+                "name": a.name,
+                "labels": list(a.labels),
+                "is_key": a.is_key,
+                "touches_privacy": a.touches_privacy,
+            }
+            for a in sweep.axes
+        ],
+        "reference": sweep.reference,
+        "runs": [
+            {"run_id": r.run_id, "labels": r.labels, "dir": f"runs/{r.run_id}", "status": "pending"}
+            for r in sweep.runs
+        ],
+        "status": "running",
+    }
+
+
+def _prepare_run_dir(run_dir: Path, scenario, console: Console):
+    """The checkpoint to resume ``run_dir`` from, or None after removing any other incomplete run there."""
+    from fedsim.results.store import complete_summary
+
+    resume = _checkpoint_of(run_dir, scenario)
+    if resume is None and run_dir.is_dir() and complete_summary(run_dir) is None:  # interrupted
+        console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
+        shutil.rmtree(run_dir)
+    return resume
+
+
 def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
     """Run every run of a sweep that is not already complete, then write the sweep report.
 
@@ -79,28 +113,10 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         2 if the output folder cannot be used.
     """
     from fedsim.report.sweep import render_sweep_report
-    from fedsim.results.store import RunDirError, complete_summary
+    from fedsim.results.store import RunDirError
     from fedsim.results.sweeps import check_sweep_dir, remove_sweep_report, write_sweep_manifest
 
-    manifest = {
-        "name": sweep.name,
-        "quick": sweep.quick,
-        "axes": [
-            {
-                "name": a.name,
-                "labels": list(a.labels),
-                "is_key": a.is_key,
-                "touches_privacy": a.touches_privacy,
-            }
-            for a in sweep.axes
-        ],
-        "reference": sweep.reference,
-        "runs": [
-            {"run_id": r.run_id, "labels": r.labels, "dir": f"runs/{r.run_id}", "status": "pending"}
-            for r in sweep.runs
-        ],
-        "status": "running",
-    }
+    manifest = _manifest(sweep)
     try:  # 1
         check_sweep_dir(out_dir)
         (out_dir / "runs").mkdir(parents=True, exist_ok=True)
@@ -118,10 +134,7 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
             entry["status"] = "complete"
             continue
         console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
-        resume = _checkpoint_of(run_dir, run.scenario)
-        if resume is None and run_dir.is_dir() and complete_summary(run_dir) is None:  # interrupted
-            console.print(f"  replacing the incomplete run folder {run_dir}", highlight=False)
-            shutil.rmtree(run_dir)
+        resume = _prepare_run_dir(run_dir, run.scenario, console)
         failure: list[str] = []
         try:
             code = execute_run(

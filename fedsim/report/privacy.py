@@ -26,6 +26,10 @@ _GUARANTEES = {
 }
 
 
+_LIBRARY = {"rdp": "Opacus ", "prv": "Opacus ", "pld": "dp_accounting "}
+"""The library behind each accountant name summary.json may hold (the report says whose ε it is)."""
+
+
 def _mode_text(mode: str, secure_aggregation: bool = False) -> str:
     """What the privacy mode protects, and what it does not."""
     if mode == "none":
@@ -48,7 +52,8 @@ def _settings(p: PrivacySummary, scenario: dict) -> list[str]:
     lines = []
     if p.accountant:
         lines.append(
-            f"Accountant: Opacus **{p.accountant.upper()}**, every ε at δ = {p.delta:g}, composed over "
+            f"Accountant: {_LIBRARY.get(p.accountant, '')}**{p.accountant.upper()}**, "
+            f"every ε at δ = {p.delta:g}, composed over "
             "the real history (noise multiplier, sampling rate, steps) of every round."
         )
     if p.max_grad_norm is not None:

@@ -42,6 +42,49 @@ from fedsim.scenario.sweep_axes import _UNBOUNDED, _apply_quick, _axis, _drop_le
 from fedsim.scenario.sweep_types import MAX_RUNS, RESERVED, SWEEP_KEY, Axis, Sweep, SweepRun
 
 
+def _axes_and_reference(base: dict, entries: dict, table: dict, *, quick: bool) -> tuple[dict, tuple, dict]:
+    """Parse the ``[sweep]`` table: ``(base scenario after quick, axes, reference)``.
+
+    Raises:
+        ScenarioError: without the file name (the caller adds it), for any malformed entry.
+    """
+    if quick and "quick" not in table:
+        raise ScenarioError("sweep: has no 'quick' table for --quick (e.g. quick = { seed = [0] })")
+    if quick:
+        base, entries = _apply_quick(base, entries, table["quick"])
+    axes = tuple(_axis(name, values) for name, values in entries.items())
+    if not axes:
+        raise ScenarioError("sweep: has no axes (a key with a list of values)")
+    reference = table.get("reference", {})
+    if not isinstance(reference, dict) or not all(isinstance(v, str) for v in reference.values()):
+        raise ScenarioError(f'sweep.reference: must be a table axis = "label", got {reference!r}')
+    for name, label in reference.items():
+        axis = next((a for a in axes if a.name == name), None)
+        if axis is None or label not in axis.labels:
+            raise ScenarioError(f"sweep.reference.{name}: no axis {name!r} with label {label!r}")
+    missing = [a.name for a in axes if a.touches_privacy and a.name not in reference]
+    if reference and missing:
+        raise ScenarioError(f"sweep.reference: also give a label for the protection axes {missing}")
+    return base, axes, reference
+
+
+def _run_raw(base: dict, axes: tuple, picks: tuple[int, ...], base_dir: Path | None) -> dict[str, Any]:
+    """One grid point's raw scenario: the base with each axis's chosen overlay (inf ε drops a DP level)."""
+    run_raw = copy.deepcopy(base)
+    unbounded = set()
+    for axis, i in zip(axes, picks, strict=True):
+        for key, value in axis.overlays[i].items():
+            if key in _UNBOUNDED and value == math.inf:
+                unbounded.add(_UNBOUNDED[key])
+                continue
+            _set(run_raw, key, value)
+    if unbounded:
+        _drop_levels(run_raw, unbounded)
+    if base_dir is not None:
+        run_raw = resolve_data_files(run_raw, base_dir)
+    return run_raw
+
+
 def expand_sweep(
     raw: dict[str, Any], *, source: str, quick: bool = False, base_dir: Path | None = None
 ) -> Sweep:
@@ -68,23 +111,7 @@ def expand_sweep(
     base = {k: v for k, v in raw.items() if k != SWEEP_KEY}
     entries = {k: v for k, v in table.items() if k not in RESERVED}
     try:
-        if quick and "quick" not in table:
-            raise ScenarioError("sweep: has no 'quick' table for --quick (e.g. quick = { seed = [0] })")
-        if quick:
-            base, entries = _apply_quick(base, entries, table["quick"])
-        axes = tuple(_axis(name, values) for name, values in entries.items())
-        if not axes:
-            raise ScenarioError("sweep: has no axes (a key with a list of values)")
-        reference = table.get("reference", {})
-        if not isinstance(reference, dict) or not all(isinstance(v, str) for v in reference.values()):
-            raise ScenarioError(f'sweep.reference: must be a table axis = "label", got {reference!r}')
-        for name, label in reference.items():
-            axis = next((a for a in axes if a.name == name), None)
-            if axis is None or label not in axis.labels:
-                raise ScenarioError(f"sweep.reference.{name}: no axis {name!r} with label {label!r}")
-        missing = [a.name for a in axes if a.touches_privacy and a.name not in reference]
-        if reference and missing:
-            raise ScenarioError(f"sweep.reference: also give a label for the protection axes {missing}")
+        base, axes, reference = _axes_and_reference(base, entries, table, quick=quick)
     except ScenarioError as err:
         raise ScenarioError(f"{source}: {err}") from None
     total = math.prod(len(a.labels) for a in axes)
@@ -96,18 +123,7 @@ def expand_sweep(
     runs, seen = [], {}
     for picks in itertools.product(*(range(len(a.labels)) for a in axes)):
         labels = tuple(a.labels[i] for a, i in zip(axes, picks, strict=True))
-        run_raw = copy.deepcopy(base)
-        unbounded = set()
-        for axis, i in zip(axes, picks, strict=True):
-            for key, value in axis.overlays[i].items():
-                if key in _UNBOUNDED and value == math.inf:
-                    unbounded.add(_UNBOUNDED[key])
-                    continue
-                _set(run_raw, key, value)
-        if unbounded:
-            _drop_levels(run_raw, unbounded)
-        if base_dir is not None:
-            run_raw = resolve_data_files(run_raw, base_dir)
+        run_raw = _run_raw(base, axes, picks, base_dir)
         run_id = _run_id(axes, labels)
         if run_id in seen:
             raise ScenarioError(
