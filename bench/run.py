@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 import warnings
+from dataclasses import fields
 
 import numpy as np
 import torch
@@ -321,10 +322,10 @@ def secagg_cost() -> list[tuple[str, str, str]]:
 def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
     from fedsim.data import DataSpec, load_dataset
 
-    fashion, _ = load_dataset(DataSpec("fashion-mnist"))
-    kjv, _ = load_dataset(
-        DataSpec("kjv", window_length=80, window_stride=20, test_fraction=0.1, max_train_windows_per_user=100)
-    )
+    unused = dict.fromkeys(f.name for f in fields(DataSpec)[1:])  # every option None: no defaults
+    fashion, _ = load_dataset(DataSpec("fashion-mnist", **unused))
+    text = dict(window_length=80, window_stride=20, test_fraction=0.1, max_train_windows_per_user=100)
+    kjv, _ = load_dataset(DataSpec("kjv", **(unused | text)))
     return (
         _dp_case("cnn", fashion, 256, repeats)
         + _dp_case("lstm", fashion, 256, max(3, repeats // 3))

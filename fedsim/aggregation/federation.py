@@ -1,4 +1,4 @@
-"""The federation a strategy runs: clients, rounds, the cohort and the strategy's own options."""
+"""The federation a strategy runs: clients, rounds, the cohort, the strategy's own options and SecAgg+."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fedsim.privacy import cohort_size
 
 @dataclass(frozen=True)
 class FederationSpec:
-    """Clients, rounds, cohort sampling and the server strategy.
+    """Clients, rounds, cohort sampling, the server strategy and how it aggregates.
 
     Args:
         num_clients: registered clients (Flower SuperNodes), ≥ 1.
@@ -19,12 +19,15 @@ class FederationSpec:
         strategy_options: the strategy's own constructor arguments as sorted
             ``(name, value)`` pairs (e.g. FedAvgM's ``server_momentum``); the
             registry entry names which it takes.
+        secure_aggregation: aggregate with Flower's SecAgg+ protocol (Bell et al. 2020,
+            https://eprint.iacr.org/2020/704), so the server sees only the sum of
+            the cohort's updates (run by Flower's legacy workflow).
 
     Raises:
         ValueError: for a count below 1 or a fraction outside ``(0, 1]``.
 
     Example:
-        >>> FederationSpec(10, 5, 0.25, "fedavg", ()).cohort_size
+        >>> FederationSpec(10, 5, 0.25, "fedavg", (), secure_aggregation=False).cohort_size
         2
     """
 
@@ -33,6 +36,7 @@ class FederationSpec:
     fraction_train: float
     strategy: str
     strategy_options: tuple[tuple[str, float], ...]
+    secure_aggregation: bool
 
     def __post_init__(self) -> None:
         if self.num_clients < 1 or self.rounds < 1:

@@ -8,7 +8,9 @@ The audit, ``summary.json``, the reports and a sweep's ``runs.csv`` column
 
 from __future__ import annotations
 
-from fedsim.audit.attacks import Attack, LiraAttack, LossAttack
+from fedsim.audit.attacks.base import Attack
+from fedsim.audit.attacks.lira import LiraAttack
+from fedsim.audit.attacks.loss import LossAttack
 from fedsim.audit.spec import AuditSpec
 
 ATTACKS: tuple[type[Attack], ...] = (
@@ -22,7 +24,7 @@ def available_attacks() -> tuple[str, ...]:
     """The attacks' names, in run order.
 
     Example:
-        >>> available_attacks()
+        >>> available_attacks()[:2]
         ('loss', 'lira')
     """
     return tuple(cls.name for cls in ATTACKS)

@@ -29,13 +29,16 @@ class TrainSpec:
         momentum: SGD momentum in ``[0, 1)``.
         local_steps: if set, a round stops after this many optimiser steps even
             within an epoch (pfl's ``local_num_steps``); None: whole epochs.
+
+    Raises:
+        ValueError: if a setting is out of range.
     """
 
     local_epochs: int
     batch_size: int
     learning_rate: float
     momentum: float
-    local_steps: int | None = None
+    local_steps: int | None
 
     def __post_init__(self) -> None:
         if self.local_epochs < 1:

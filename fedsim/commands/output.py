@@ -30,13 +30,13 @@ def describe_privacy(p) -> str:
         'no DP'
     """
     parts = []
-    if p.mode in ("sample", "both"):
+    if p.is_sample_level:
         if p.tiers:
             noise = "tiers " + "/".join(f"ε {t.target_epsilon:g}" for t in p.tiers)
         else:
             noise = f"ε {p.target_epsilon:g}" if p.target_epsilon is not None else f"σ {p.noise_multiplier:g}"
         parts.append(f"sample-level DP ({noise}, δ {p.target_delta:g})")
-    if p.mode in ("user", "both"):
+    if p.is_user_level:
         noise = (
             f"z {p.user_noise_multiplier:g}"
             if p.user_noise_multiplier is not None

@@ -64,7 +64,7 @@ def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
         seed=spec.seed,
     )
     if resume is not None:
-        if spec.privacy.secure_aggregation:
+        if spec.federation.secure_aggregation:
             raise ConfigurationError("--resume: SecAgg+ runs (privacy.secure-aggregation) cannot be resumed")
         model.load_state_dict(resume.arrays)
     return Prepared(train_set, test_set, parts, sizes, model)
@@ -114,7 +114,7 @@ def run_scenario(
     backend = backend_config(spec.simulation, verbose=verbose)
     data = prepare_data(spec, resume=resume)  # 2
     try:  # 3
-        privacy = create_run_privacy(round_planner(spec), sizes=data.sizes)
+        privacy = create_run_privacy(round_planner(spec), sizes=data.sizes, stopping=spec.stopping)
     except PrivacySetupError as err:
         raise ConfigurationError(str(err)) from err
     offset, earlier_s = (resume.round, resume.wall_s) if resume is not None else (0, 0.0)
@@ -125,7 +125,7 @@ def run_scenario(
     )
     if resume is not None:
         session.load_state_dict(resume.state)
-    if run_dir is not None and not spec.privacy.secure_aggregation:  # SecAgg+ runs cannot resume
+    if run_dir is not None and not spec.federation.secure_aggregation:  # SecAgg+ runs cannot resume
         resolved = scenario.to_toml_dict()
         session.on_checkpoint = lambda state, arrays: write_checkpoint(
             run_dir, Checkpoint(resolved, state, arrays, earlier_s + time.perf_counter() - start)

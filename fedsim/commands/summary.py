@@ -97,7 +97,7 @@ def privacy_summary(spec: RunSpec, session: RunSession) -> PrivacySummary:
         tiers=tuple(TierSummary(t.name, t.share, t.target_epsilon) for t in budget.tiers) if sample else None,
         calibrate_for=budget.calibrate_for if sample else None,
         max_grad_norm=budget.max_grad_norm if sample else None,
-        grad_sample_mode=budget.grad_sample_mode if sample else None,
+        grad_sample_mode=spec.dp_sgd.grad_sample_mode if sample else None,
         clients_stopped=len(run.guard.stopped_round) if run.guard is not None else None,
         user_epsilon=final.user_epsilon,
         user_budget_exceeded=exceeded,
@@ -106,7 +106,7 @@ def privacy_summary(spec: RunSpec, session: RunSession) -> PrivacySummary:
         client_sample_rate=run.user.sample_rate if run.user else None,
         clipping=user.clipping if user else None,
         clip_on=user.clip_on if user else None,
-        secure_aggregation=budget.secure_aggregation,
+        secure_aggregation=spec.federation.secure_aggregation,
     )
 
 

@@ -27,7 +27,7 @@ class DataSpec:
         window_stride: for text data sets built from whole texts (KJV): characters
             between the starts of consecutive windows (1 takes every window, as
             LEAF does; larger values thin every user's windows alike, keeping
-            the natural differences in size).
+            the natural differences in size); None for other data sets.
         test_fraction: for text data sets built from whole texts (KJV): the
             share of each book's verses held out for testing, in ``(0, 0.5]``.
         max_train_windows_per_user: for text data sets: at most this many
@@ -46,14 +46,14 @@ class DataSpec:
     """
 
     dataset: str
-    data_files: tuple[tuple[str, str], ...] | None = None
-    window_length: int | None = None
-    window_stride: int = 1
-    test_fraction: float | None = None
-    max_train_windows_per_user: int | None = None
-    max_test_windows: int | None = None
-    max_train_examples: int | None = None
-    max_test_examples: int | None = None
+    data_files: tuple[tuple[str, str], ...] | None
+    window_length: int | None
+    window_stride: int | None
+    test_fraction: float | None
+    max_train_windows_per_user: int | None
+    max_test_windows: int | None
+    max_train_examples: int | None
+    max_test_examples: int | None
 
     def __post_init__(self) -> None:
         from fedsim.data.registry import available_datasets, dataset_info
@@ -65,7 +65,7 @@ class DataSpec:
             raise ValueError(f"data_files is only for online data sets, not {self.dataset!r}")
         if self.window_length is not None and self.window_length < 1:
             raise ValueError(f"window_length must be ≥ 1, got {self.window_length}")
-        if self.window_stride < 1:
+        if self.window_stride is not None and self.window_stride < 1:
             raise ValueError(f"window_stride must be ≥ 1, got {self.window_stride}")
         if self.test_fraction is not None and not 0 < self.test_fraction <= 0.5:
             raise ValueError(f"test_fraction must be in (0, 0.5], got {self.test_fraction}")

@@ -96,7 +96,10 @@ def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
             installed or reachable; the message says how to get them.
 
     Example:
-        >>> train, test = load_dataset(DataSpec("digits"))
+        >>> options = ("data_files", "window_length", "window_stride", "test_fraction",
+        ...            "max_train_windows_per_user", "max_test_windows",
+        ...            "max_train_examples", "max_test_examples")
+        >>> train, test = load_dataset(DataSpec("digits", **dict.fromkeys(options)))  # none applies
         >>> len(train), len(test), train.input_shape
         (1347, 450, (1, 8, 8))
     """

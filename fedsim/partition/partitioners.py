@@ -51,23 +51,27 @@ class PartitionSpec:
         alpha: Dirichlet concentration (> 0); required for ``dirichlet``, unused
             otherwise.
         min_partition_size: for ``dirichlet``, the fewest examples a client may
-            get; draws are repeated until every client has at least this many
-            (flwr-datasets semantics; default 10 as there).
+            get (≥ 0; required); draws are repeated until every client has at
+            least this many (flwr-datasets semantics); None for other partitioners.
         classes_per_client: for ``pathological``, the number of classes each
             client holds (≥ 1).
         shards_per_client: for ``shard``, the number of shards each client gets (≥ 1).
         shard_size: for ``shard``, rows per shard (≥ 1); None makes shards as
             large as the data allows (flwr-datasets semantics).
+
+    Raises:
+        ValueError: for an unknown partitioner, a count below 1, or a missing or
+            out-of-range parameter of the chosen partitioner.
     """
 
     name: str
     num_partitions: int
     seed: int
-    alpha: float | None = None
-    min_partition_size: int = 10
-    classes_per_client: int | None = None
-    shards_per_client: int | None = None
-    shard_size: int | None = None
+    alpha: float | None
+    min_partition_size: int | None
+    classes_per_client: int | None
+    shards_per_client: int | None
+    shard_size: int | None
 
     def __post_init__(self) -> None:
         if self.name not in _PARTITIONERS:
@@ -76,7 +80,9 @@ class PartitionSpec:
             raise ValueError(f"num_partitions must be ≥ 1, got {self.num_partitions}")
         if self.name == "dirichlet" and (self.alpha is None or self.alpha <= 0):
             raise ValueError(f"dirichlet needs alpha > 0, got {self.alpha}")
-        if self.min_partition_size < 0:
+        if self.name == "dirichlet" and self.min_partition_size is None:
+            raise ValueError("dirichlet needs min_partition_size ≥ 0, got None")
+        if self.min_partition_size is not None and self.min_partition_size < 0:
             raise ValueError(f"min_partition_size must be ≥ 0, got {self.min_partition_size}")
         if self.name == "pathological" and (self.classes_per_client is None or self.classes_per_client < 1):
             raise ValueError(f"pathological needs classes_per_client ≥ 1, got {self.classes_per_client}")
@@ -203,7 +209,10 @@ def partition(
             client count differs from the number of users).
 
     Example:
-        >>> parts = partition(np.repeat(np.arange(2), 5), PartitionSpec("iid", 2, seed=0))
+        >>> unused = dict(alpha=None, min_partition_size=None, classes_per_client=None,
+        ...               shards_per_client=None, shard_size=None)
+        >>> spec = PartitionSpec("iid", num_partitions=2, seed=0, **unused)
+        >>> parts = partition(np.repeat(np.arange(2), 5), spec)
         >>> [len(p) for p in parts]
         [5, 5]
     """

@@ -19,6 +19,7 @@ from fedsim.privacy.calibrate import (
     steps_per_epoch,
 )
 from fedsim.privacy.engine import (
+    DPSGDSpec,
     PrivateTraining,
     check_secure_mode,
     make_private,
@@ -28,6 +29,7 @@ from fedsim.privacy.engine import (
 from fedsim.privacy.events import PrivacyEvent
 from fedsim.privacy.guard import BudgetGuard
 from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
+from fedsim.privacy.stopping import StoppingRule
 from fedsim.privacy.user_level import (
     client_sample_rate,
     cohort_size,
@@ -39,11 +41,13 @@ __all__ = [
     "Accountant",
     "BudgetGuard",
     "BudgetTier",
+    "DPSGDSpec",
     "PrivacyBudget",
     "PrivacyEvent",
     "PrivacyLedger",
     "PrivateTraining",
     "ReleaseLedger",
+    "StoppingRule",
     "UserLevelDP",
     "assign_tiers",
     "available_accountants",

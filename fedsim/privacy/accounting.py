@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from fedsim.privacy.events import PrivacyEvent, UserLevelRelease
 from fedsim.privacy.guard import BudgetGuard
 from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
+from fedsim.privacy.stopping import StoppingRule
 from fedsim.privacy.user_level import release_noise_multiplier
 
 ReleaseState = Callable[[], Mapping[str, float | int | None]]
@@ -55,19 +56,16 @@ class RunPrivacy:
 
     Args:
         ledger: the sample-level ledger, or None without DP-SGD.
+        stopping: when too few clients with sample-level budget left end the run.
         guard: stops clients whose sample-level budget is spent (None: no budgets).
         user: user-level accounting, or None without DP-FedAvg.
-        min_clients: fewest clients with budget left for the run to go on (≥ 1).
-        when_too_few: ``stop`` ends the run below ``min_clients``; ``continue``
-            goes on while any client can train.
         max_grad_norm: DP-SGD's clipping norm, reported per round (None without DP-SGD).
     """
 
     ledger: PrivacyLedger | None
+    stopping: StoppingRule
     guard: BudgetGuard | None = None
     user: UserLevelAccounting | None = None
-    min_clients: int = 1
-    when_too_few: str = "stop"
     max_grad_norm: float | None = None
     stop_reason: str | None = None
     last_release: tuple[float | None, float | None] = (None, None)
@@ -82,8 +80,8 @@ class RunPrivacy:
         """Before a round: the clients that may not train, or :class:`RunStopped` if the run ends here.
 
         1. clients whose sample-level budget cannot pay for their next round are
-           blocked (they stay blocked); if fewer than ``min_clients`` remain, the
-           run stops (``when_too_few = "stop"``, or nobody is left);
+           blocked (they stay blocked); if fewer than the stopping rule's
+           ``min_clients`` remain, the run stops (``when_too_few = "stop"``, or nobody is left);
         2. under user-level DP with a budget, the run stops before a round whose
            release could exceed it: the forecast assumes every blocked client is
            sampled (the fewest updates the round can average, hence the least
@@ -99,10 +97,10 @@ class RunPrivacy:
         if self.guard is not None:
             blocked = self.guard.blocked(server_round)
             active = self.guard.active()
-            if active == 0 or (active < self.min_clients and self.when_too_few == "stop"):
+            if self.stopping.stops(active=active):
                 self._stop(
                     f"before round {server_round}: {active} client(s) had sample-level budget left for "
-                    f"another round, fewer than privacy.min-clients = {self.min_clients}"
+                    f"another round, fewer than privacy.min-clients = {self.stopping.min_clients}"
                 )
         if self.user is not None and self.user.target_epsilon is not None:
             target = self.user.target_epsilon

@@ -1,4 +1,4 @@
-"""The privacy settings of a run: modes, per-client budgets and their tiers, user-level DP."""
+"""The privacy budget of a run: modes, per-client budgets and their tiers, user-level DP."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ PRIVACY_MODES = ("none", "sample", "user", "both")
 (protects one training example). ``user``: user-level DP-FedAvg on the server's
 aggregate (protects one client's whole data set). ``both``: the two together."""
 
-GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
-"""Opacus per-sample gradient engines (``make_private(grad_sample_mode=...)``)."""
-
 CALIBRATIONS = ("all-rounds", "expected-rounds")
 """Rounds sample-level noise is calibrated for: every round (a client can never
 overspend), or the rounds a client joins on average (``rounds * fraction_train``,
 rounded up), which needs less noise and relies on the budget being enforced."""
 
-WHEN_TOO_FEW = ("stop", "continue")
-"""What a run does when fewer than ``min_clients`` clients still have budget left."""
+SAMPLE_LEVEL_MODES = frozenset({"sample", "both"})
+"""Modes in which clients train with DP-SGD (sample-level DP)."""
+
+USER_LEVEL_MODES = frozenset({"user", "both"})
+"""Modes in which the server applies DP-FedAvg (user-level DP)."""
 
 
 def _finite_positive(name: str, value: float | None) -> None:
@@ -40,12 +40,15 @@ class BudgetTier:
         share: fraction of the clients in this tier, in ``(0, 1]``; a run's
             tiers add up to 1.
         target_epsilon: each of these clients' ε budget over the run (> 0).
-        name: label used in reports (default ``"ε=<target_epsilon>"``).
+        name: label used in reports; ``""`` labels the tier ``"ε=<target_epsilon>"``.
+
+    Raises:
+        ValueError: for a share outside ``(0, 1]`` or a target ε that is not finite and > 0.
     """
 
     share: float
     target_epsilon: float
-    name: str = ""
+    name: str
 
     def __post_init__(self) -> None:
         if not 0 < self.share <= 1:
@@ -76,7 +79,7 @@ def assign_tiers(num_clients: int, tiers: tuple[BudgetTier, ...], *, seed: int) 
         ValueError: if the shares do not add up to 1.
 
     Example:
-        >>> tiers = (BudgetTier(0.3, 1.0), BudgetTier(0.7, 8.0))
+        >>> tiers = (BudgetTier(0.3, 1.0, ""), BudgetTier(0.7, 8.0, ""))
         >>> sorted(assign_tiers(10, tiers, seed=0)).count(0)
         3
     """
@@ -126,16 +129,20 @@ class UserLevelDP:
         clip_norm_lr: adaptive: geometric step size of the norm (> 0; Andrew et al.: 0.2).
         clipped_count_stddev: adaptive: std of the noise on the clipped count
             (None: Flower's default, cohort / 20).
+
+    Raises:
+        ValueError: on an unknown choice, a value out of range, or neither
+            ``noise_multiplier`` nor ``target_epsilon``.
     """
 
-    noise_multiplier: float | None = None
-    target_epsilon: float | None = None
-    clipping: str = "fixed"
-    clip_on: str = "server"
-    clipping_norm: float = 1.0
-    target_clipped_quantile: float = 0.5
-    clip_norm_lr: float = 0.2
-    clipped_count_stddev: float | None = None
+    noise_multiplier: float | None
+    target_epsilon: float | None
+    clipping: str
+    clip_on: str
+    clipping_norm: float
+    target_clipped_quantile: float
+    clip_norm_lr: float
+    clipped_count_stddev: float | None
 
     def __post_init__(self) -> None:
         if self.clipping not in ("fixed", "adaptive"):
@@ -154,7 +161,7 @@ class UserLevelDP:
 
 @dataclass(frozen=True)
 class PrivacyBudget:
-    """The privacy settings of a run, following pfl's "give two of ε, δ, σ" rule.
+    """The privacy budget of a run, following pfl's "give two of ε, δ, σ" rule.
 
     Sample-level (``mode`` ``sample`` or ``both``): either ``target_epsilon`` is
     given and each client's noise multiplier is calibrated to it
@@ -170,17 +177,10 @@ class PrivacyBudget:
         target_epsilon: each client's sample-level ε budget over the run (> 0), or None.
         noise_multiplier: DP-SGD σ, noise std over ``max_grad_norm`` (≥ 0), or None
             to calibrate it from the budget.
-        accountant: ``rdp`` or ``prv`` (Opacus accountants), for both levels.
-        grad_sample_mode: Opacus per-sample gradient engine, one of
-            :data:`GRAD_SAMPLE_MODES`; ``ghost`` (ghost clipping, Li et al. 2021,
-            https://arxiv.org/abs/2110.05679) is the fastest for the CNN.
-        secure_mode: Opacus's cryptographically secure noise (needs ``torchcsprng``).
+        accountant: a name of :func:`fedsim.privacy.available_accountants`, for both levels.
         tiers: budget tiers (shares adding up to 1), or ``()`` for one budget.
         calibrate_for: one of :data:`CALIBRATIONS`.
-        min_clients: fewest clients with budget left for training to go on (≥ 1).
-        when_too_few: one of :data:`WHEN_TOO_FEW`.
-        user_level: DP-FedAvg settings, for ``mode`` ``user`` or ``both``.
-        secure_aggregation: aggregate with Flower's SecAgg+ protocol.
+        user_level: DP-FedAvg settings for ``mode`` ``user`` or ``both``, else None.
 
     Raises:
         ValueError: on an unknown choice, a value out of range, or a missing or
@@ -190,25 +190,18 @@ class PrivacyBudget:
     mode: str
     target_delta: float
     max_grad_norm: float
-    target_epsilon: float | None = None
-    noise_multiplier: float | None = None
-    accountant: str = "rdp"
-    grad_sample_mode: str = "ghost"
-    secure_mode: bool = False
-    tiers: tuple[BudgetTier, ...] = ()
-    calibrate_for: str = "all-rounds"
-    min_clients: int = 1
-    when_too_few: str = "stop"
-    user_level: UserLevelDP | None = None
-    secure_aggregation: bool = False
+    target_epsilon: float | None
+    noise_multiplier: float | None
+    accountant: str
+    tiers: tuple[BudgetTier, ...]
+    calibrate_for: str
+    user_level: UserLevelDP | None
 
     def __post_init__(self) -> None:
         choices = {
             "mode": (self.mode, PRIVACY_MODES),
             "accountant": (self.accountant, tuple(available_accountants())),
-            "grad_sample_mode": (self.grad_sample_mode, GRAD_SAMPLE_MODES),
             "calibrate_for": (self.calibrate_for, CALIBRATIONS),
-            "when_too_few": (self.when_too_few, WHEN_TOO_FEW),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -221,8 +214,6 @@ class PrivacyBudget:
             self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier)
         ):
             raise ValueError(f"noise_multiplier must be ≥ 0, got {self.noise_multiplier}")
-        if self.min_clients < 1:
-            raise ValueError(f"min_clients must be ≥ 1, got {self.min_clients}")
         if self.tiers and abs(sum(t.share for t in self.tiers) - 1) > 1e-6:
             raise ValueError(f"tier shares must add up to 1, got {sum(t.share for t in self.tiers):g}")
         if (
@@ -238,12 +229,12 @@ class PrivacyBudget:
     @property
     def is_sample_level(self) -> bool:
         """Whether clients train with DP-SGD (modes ``sample`` and ``both``)."""
-        return self.mode in ("sample", "both")
+        return self.mode in SAMPLE_LEVEL_MODES
 
     @property
     def is_user_level(self) -> bool:
         """Whether the server applies DP-FedAvg (modes ``user`` and ``both``)."""
-        return self.mode in ("user", "both")
+        return self.mode in USER_LEVEL_MODES
 
     def client_budget(self, client: int, num_clients: int, *, seed: int) -> float | None:
         """The sample-level ε budget of one client (its tier's; None: only σ given)."""

@@ -100,8 +100,9 @@ def calibration_rounds(budget: PrivacyBudget, *, rounds: int, fraction_train: fl
     the rounds a client joins on average when the cohort is sampled uniformly.
 
     Example:
-        >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0,
-        ...                   target_epsilon=3.0, calibrate_for="expected-rounds")
+        >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, target_epsilon=3.0,
+        ...                   noise_multiplier=None, accountant="rdp", tiers=(),
+        ...                   calibrate_for="expected-rounds", user_level=None)
         >>> calibration_rounds(b, rounds=20, fraction_train=0.1)
         2
     """
@@ -143,7 +144,9 @@ def plan_client_round(
             reaches the budget.
 
     Example:
-        >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.1)
+        >>> b = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, target_epsilon=None,
+        ...                   noise_multiplier=1.1, accountant="rdp", tiers=(),
+        ...                   calibrate_for="all-rounds", user_level=None)
         >>> plan_client_round(b, num_examples=1000, batch_size=100, steps_per_round=lambda s: s, rounds=5)
         PrivacyEvent(noise_multiplier=1.1, sample_rate=0.1, steps=10)
     """

@@ -27,8 +27,11 @@ class RoundPlanner:
         seed: the run's seed (tier assignment).
 
     Example:
-        >>> budget = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, noise_multiplier=1.1)
-        >>> train = TrainSpec(local_epochs=1, batch_size=100, learning_rate=0.1, momentum=0.0)
+        >>> budget = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, target_epsilon=None,
+        ...                        noise_multiplier=1.1, accountant="rdp", tiers=(),
+        ...                        calibrate_for="all-rounds", user_level=None)
+        >>> train = TrainSpec(local_epochs=1, batch_size=100, learning_rate=0.1, momentum=0.0,
+        ...                   local_steps=None)
         >>> RoundPlanner(budget, train, num_clients=2, rounds=5, fraction_train=1.0, seed=0).plan(0, 1000)
         (PrivacyEvent(noise_multiplier=1.1, sample_rate=0.1, steps=10), None)
     """

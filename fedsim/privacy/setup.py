@@ -7,6 +7,7 @@ from fedsim.privacy.calibrate import compute_epsilon
 from fedsim.privacy.guard import BudgetGuard
 from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
 from fedsim.privacy.planning import RoundPlanner
+from fedsim.privacy.stopping import StoppingRule
 from fedsim.privacy.user_level import client_sample_rate, cohort_size, resolve_user_noise_multiplier
 
 
@@ -79,7 +80,7 @@ def _user_level(planner: RoundPlanner) -> UserLevelAccounting | None:
     )
 
 
-def create_run_privacy(planner: RoundPlanner, *, sizes: list[int]) -> RunPrivacy:
+def create_run_privacy(planner: RoundPlanner, *, sizes: list[int], stopping: StoppingRule) -> RunPrivacy:
     """A run's privacy accounting, after checking that its settings can work.
 
     1. sample level: plan every client's DP-SGD round (σ calibrated to its
@@ -91,6 +92,7 @@ def create_run_privacy(planner: RoundPlanner, *, sizes: list[int]) -> RunPrivacy
     Args:
         planner: the run's per-client DP-SGD planner (it holds the privacy budget).
         sizes: each client's training examples, by partition id (each ≥ 1).
+        stopping: when too few clients with sample-level budget left end the run.
 
     Raises:
         PrivacySetupError: naming the scenario key to change.
@@ -102,9 +104,8 @@ def create_run_privacy(planner: RoundPlanner, *, sizes: list[int]) -> RunPrivacy
         guard = _guard(planner, ledger, sizes)
     return RunPrivacy(
         ledger=ledger,
+        stopping=stopping,
         guard=guard,
         user=_user_level(planner),
-        min_clients=budget.min_clients,
-        when_too_few=budget.when_too_few,
         max_grad_norm=budget.max_grad_norm if budget.is_sample_level else None,
     )

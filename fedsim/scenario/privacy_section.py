@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from fedsim.privacy import available_accountants
-from fedsim.privacy.budget import CALIBRATIONS, GRAD_SAMPLE_MODES, PRIVACY_MODES, WHEN_TOO_FEW
+from fedsim.privacy.budget import CALIBRATIONS, PRIVACY_MODES, SAMPLE_LEVEL_MODES, USER_LEVEL_MODES
+from fedsim.privacy.engine import GRAD_SAMPLE_MODES
+from fedsim.privacy.stopping import WHEN_TOO_FEW
 from fedsim.scenario.errors import kebab
 from fedsim.scenario.sections import PositiveFloat, _Section, choice
 
@@ -45,7 +47,8 @@ class TierSection(_Section):
 class PrivacySection(_Section):
     """``[privacy]``: the privacy mode, sample-level DP-SGD, budgets, user-level DP-FedAvg, SecAgg+.
 
-    See :class:`fedsim.privacy.PrivacyBudget` and :class:`fedsim.privacy.UserLevelDP`.
+    See :class:`fedsim.privacy.PrivacyBudget`, :class:`fedsim.privacy.UserLevelDP`,
+    :class:`fedsim.privacy.DPSGDSpec` and :class:`fedsim.privacy.StoppingRule`.
     """
 
     mode: PrivacyMode = "sample"
@@ -73,10 +76,19 @@ class PrivacySection(_Section):
     # secure aggregation (Flower SecAgg+)
     secure_aggregation: bool = False
 
+    @property
+    def is_sample_level(self) -> bool:
+        """Whether clients train with DP-SGD (modes ``sample`` and ``both``)."""
+        return self.mode in SAMPLE_LEVEL_MODES
+
+    @property
+    def is_user_level(self) -> bool:
+        """Whether the server applies DP-FedAvg (modes ``user`` and ``both``)."""
+        return self.mode in USER_LEVEL_MODES
+
     def applicable(self, dumped: dict[str, Any]) -> dict[str, Any]:
         """``dumped`` (this section with kebab-case keys) without the keys its mode does not use."""
-        sample = self.mode in ("sample", "both")
-        user = self.mode in ("user", "both")
+        sample, user = self.is_sample_level, self.is_user_level
         unused = set()
         if not sample:
             unused |= {*_SAMPLE_KEYS, "max-grad-norm"}
@@ -94,7 +106,7 @@ class PrivacySection(_Section):
         """Without target-epsilon, noise-multiplier or tiers, sample-level DP targets ε = 3."""
         if (
             isinstance(data, dict)
-            and data.get("mode", "sample") in ("sample", "both")
+            and data.get("mode", "sample") in SAMPLE_LEVEL_MODES
             and not {"target-epsilon", "noise-multiplier", "tiers"} & set(data)
         ):
             return {**data, "target-epsilon": DEFAULT_TARGET_EPSILON}
@@ -104,8 +116,7 @@ class PrivacySection(_Section):
     def _keys_match_mode(self) -> PrivacySection:
         """Every key belongs to the chosen mode; all problems are listed at once."""
         given = {kebab(name) for name in self.model_fields_set}
-        sample = self.mode in ("sample", "both")
-        user = self.mode in ("user", "both")
+        sample, user = self.is_sample_level, self.is_user_level
         problems = [
             f"'{key}' is only used with mode 'sample' or 'both', not {self.mode!r}"
             for key in _SAMPLE_KEYS

@@ -63,14 +63,14 @@ class Scenario(_Section):
         """``min-clients`` and every budget tier must fit in the federation."""
         p, n = self.privacy, self.federation.num_clients
         problems = []
-        if p.mode in ("sample", "both") and p.min_clients > n:
+        if p.is_sample_level and p.min_clients > n:
             problems.append(
                 f"privacy.min-clients = {p.min_clients} is more than federation.num-clients = {n}"
             )
-        if p.tiers and p.mode in ("sample", "both"):
+        if p.tiers and p.is_sample_level:
             from fedsim.privacy import BudgetTier, assign_tiers
 
-            tiers = tuple(BudgetTier(t.share, t.target_epsilon) for t in p.tiers)
+            tiers = tuple(BudgetTier(t.share, t.target_epsilon, t.name or "") for t in p.tiers)
             counts = [assign_tiers(n, tiers, seed=self.seed).count(i) for i in range(len(tiers))]
             problems += [
                 f"privacy.tiers.{i}: share {t.share:g} of {n} clients is no client; raise its share or "
@@ -109,7 +109,7 @@ class Scenario(_Section):
     def _user_level_needs_fedavg(self) -> Scenario:
         """Flower's DP-FedAvg wrappers noise the strategy's output; FedAvgM's output is not a plain mean."""
         strategy = self.federation.strategy
-        if self.privacy.mode in ("user", "both") and not get_strategy_entry(strategy).user_level_dp:
+        if self.privacy.is_user_level and not get_strategy_entry(strategy).user_level_dp:
             plain = " or ".join(
                 f'"{n}"' for n in available_strategies() if get_strategy_entry(n).user_level_dp
             )

@@ -13,7 +13,7 @@ from fedsim.client import TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
 from fedsim.partition import PartitionSpec
-from fedsim.privacy import BudgetTier, PrivacyBudget, UserLevelDP
+from fedsim.privacy import BudgetTier, DPSGDSpec, PrivacyBudget, StoppingRule, UserLevelDP
 from fedsim.scenario.privacy_section import PrivacySection
 from fedsim.scenario.schema import HANG_MARGIN_S, Scenario
 from fedsim.simulation.faults import FaultSpec
@@ -27,7 +27,7 @@ def data_spec(scenario: Scenario) -> DataSpec:
         dataset=d.dataset,
         data_files=tuple(sorted(d.data_files.items())) if d.data_files else None,
         window_length=d.window_length,
-        window_stride=d.window_stride or 1,
+        window_stride=d.window_stride,
         test_fraction=d.test_fraction,
         max_train_windows_per_user=d.max_train_windows_per_user,
         max_test_windows=d.max_test_windows,
@@ -44,7 +44,7 @@ def partition_spec(scenario: Scenario) -> PartitionSpec:
         num_partitions=scenario.federation.num_clients,
         seed=scenario.seed,
         alpha=d.alpha,
-        min_partition_size=d.min_partition_size if d.min_partition_size is not None else 0,
+        min_partition_size=d.min_partition_size,
         classes_per_client=d.classes_per_client,
         shards_per_client=d.shards_per_client,
         shard_size=d.shard_size,
@@ -65,7 +65,7 @@ def train_spec(scenario: Scenario) -> TrainSpec:
 
 def _user_level(p: PrivacySection) -> UserLevelDP | None:
     """User-level DP-FedAvg's settings, or None when the mode has no user level."""
-    if p.mode not in ("user", "both"):
+    if not p.is_user_level:
         return None
     return UserLevelDP(
         noise_multiplier=p.user_noise_multiplier,
@@ -80,7 +80,7 @@ def _user_level(p: PrivacySection) -> UserLevelDP | None:
 
 
 def privacy_spec(scenario: Scenario) -> PrivacyBudget:
-    """Both levels of DP, the budgets and SecAgg+ (``[privacy]``)."""
+    """Both levels of DP and their budgets (``[privacy]``)."""
     p = scenario.privacy
     return PrivacyBudget(
         mode=p.mode,
@@ -89,22 +89,32 @@ def privacy_spec(scenario: Scenario) -> PrivacyBudget:
         noise_multiplier=p.noise_multiplier,
         max_grad_norm=p.max_grad_norm,
         accountant=p.accountant,
-        grad_sample_mode=p.grad_sample_mode,
-        secure_mode=p.secure_mode,
         tiers=tuple(
             BudgetTier(share=t.share, target_epsilon=t.target_epsilon, name=t.name or "")
             for t in p.tiers or ()
         ),
         calibrate_for=p.calibrate_for,
-        min_clients=p.min_clients,
-        when_too_few=p.when_too_few,
         user_level=_user_level(p),
-        secure_aggregation=p.secure_aggregation,
     )
 
 
+def dp_sgd_spec(scenario: Scenario) -> DPSGDSpec:
+    """How clients run Opacus DP-SGD (``[privacy]``'s ``grad-sample-mode`` and ``secure-mode``)."""
+    p = scenario.privacy
+    return DPSGDSpec(grad_sample_mode=p.grad_sample_mode, secure_mode=p.secure_mode)
+
+
+def stopping_rule(scenario: Scenario) -> StoppingRule:
+    """When too few clients with budget left end the run (``[privacy]``: min-clients, when-too-few)."""
+    p = scenario.privacy
+    return StoppingRule(min_clients=p.min_clients, when_too_few=p.when_too_few)
+
+
 def federation_spec(scenario: Scenario) -> FederationSpec:
-    """Clients, rounds, the cohort and the strategy with its options (``[federation]``)."""
+    """Clients, rounds, the cohort, the strategy with its options (``[federation]``) and SecAgg+.
+
+    ``secure-aggregation`` is a ``[privacy]`` key, but SecAgg+ is how the server aggregates.
+    """
     f = scenario.federation
     return FederationSpec(
         num_clients=f.num_clients,
@@ -112,6 +122,7 @@ def federation_spec(scenario: Scenario) -> FederationSpec:
         fraction_train=f.fraction_train,
         strategy=f.strategy,
         strategy_options=f.strategy_options(),
+        secure_aggregation=scenario.privacy.secure_aggregation,
     )
 
 
@@ -166,6 +177,8 @@ def build_run_spec(scenario: Scenario) -> RunSpec:
         model=ModelSpec(name=scenario.model.name),
         train=train_spec(scenario),
         privacy=privacy_spec(scenario),
+        dp_sgd=dp_sgd_spec(scenario),
+        stopping=stopping_rule(scenario),
         federation=federation_spec(scenario),
         simulation=simulation_spec(scenario),
         audit=audit_spec(scenario),

@@ -70,9 +70,9 @@ def _private(task: ClientTask, *, model, optimizer, criterion, loader, partition
         data_loader=loader,
         noise_multiplier=plan.noise_multiplier,
         max_grad_norm=task.privacy.max_grad_norm,
-        grad_sample_mode=task.privacy.grad_sample_mode,
+        grad_sample_mode=task.dp_sgd.grad_sample_mode,
         noise_generator=noise_generator,
-        secure_mode=task.privacy.secure_mode,
+        secure_mode=task.dp_sgd.secure_mode,
     )
     return (
         private.module,

@@ -8,6 +8,7 @@ from fedsim.client import TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
 from fedsim.partition import PartitionSpec
+from fedsim.privacy import DPSGDSpec
 from fedsim.privacy.planning import RoundPlanner
 from fedsim.simulation.faults import FaultSpec
 
@@ -22,6 +23,7 @@ class ClientTask:
         model: the architecture to build from the global weights.
         train: local training (epochs or steps, batch size, optimiser).
         planner: the DP-SGD round each client runs (it holds the run's privacy budget).
+        dp_sgd: how Opacus runs that round (grad-sample mode, secure mode).
         faults: client failures to inject on purpose.
         seed: the run's seed (each client's per-round seed derives from it).
     """
@@ -31,6 +33,7 @@ class ClientTask:
     model: ModelSpec
     train: TrainSpec
     planner: RoundPlanner
+    dp_sgd: DPSGDSpec
     faults: FaultSpec
     seed: int
 

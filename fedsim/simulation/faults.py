@@ -34,18 +34,21 @@ class FaultSpec:
         hang_s: seconds a ``hang`` fault sleeps (longer than the round timeout).
         seed: the run's seed.
 
+    Raises:
+        ValueError: for a rate outside ``[0, 1]`` or an unknown kind.
+
     Example:
-        >>> spec = FaultSpec(rate=0.5, kind="exception", seed=0)
+        >>> spec = FaultSpec(rate=0.5, kind="exception", hang_s=0.0, seed=0)
         >>> [spec.fault(k, 1) for k in range(4)] == [spec.fault(k, 1) for k in range(4)]
         True
-        >>> FaultSpec().fault(0, 1) is None
+        >>> FaultSpec(rate=0.0, kind="exception", hang_s=0.0, seed=0).fault(0, 1) is None
         True
     """
 
-    rate: float = 0.0
-    kind: str = "exception"
-    hang_s: float = 0.0
-    seed: int = 0
+    rate: float
+    kind: str
+    hang_s: float
+    seed: int
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1 or self.kind not in FAULT_KINDS:

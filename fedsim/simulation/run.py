@@ -75,6 +75,7 @@ def client_task(spec: RunSpec) -> ClientTask:
         model=spec.model,
         train=spec.train,
         planner=round_planner(spec),
+        dp_sgd=spec.dp_sgd,
         faults=spec.faults,
         seed=spec.seed,
     )
@@ -90,7 +91,7 @@ def _apps(
     """
     privacy, user = spec.privacy, session.privacy.user
     task = client_task(spec)
-    if not privacy.secure_aggregation:
+    if not spec.federation.secure_aggregation:
         server = create_server_app(
             spec,
             recorder=session,

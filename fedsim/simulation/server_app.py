@@ -200,7 +200,7 @@ def _start_cohorts(grid: Grid, spec: RunSpec, *, round_offset: int) -> Cohorts:
     cohorts = Cohorts(
         node_ids=discover_partitions(grid, fed.num_clients),
         size=fed.cohort_size,
-        seed=None if spec.privacy.secure_mode else spec.seed,
+        seed=None if spec.dp_sgd.secure_mode else spec.seed,
     )
     first = cohorts.nodes(round_offset + 1)  # start the actors and load the data before the clock runs
     answers = query_clients(grid, first, timeout_s=STARTUP_TIMEOUT_S)
@@ -252,7 +252,7 @@ def _create_round_hooks(
         wrap=wrap,
         on_release=recorder.on_release,
         cohorts=cohorts,
-        noise_seed=None if spec.privacy.secure_mode or user is None else spec.seed,
+        noise_seed=None if spec.dp_sgd.secure_mode or user is None else spec.seed,
         round_offset=round_offset,
         **fed.options,
     )

@@ -10,7 +10,7 @@ from fedsim.client import TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
 from fedsim.partition import PartitionSpec
-from fedsim.privacy import PrivacyBudget
+from fedsim.privacy import DPSGDSpec, PrivacyBudget, StoppingRule
 from fedsim.simulation.faults import FaultSpec
 
 
@@ -47,12 +47,17 @@ class RunSpec:
     """One run as the frozen specs of each layer (built by :mod:`fedsim.scenario`; no TOML keys).
 
     The simulation layer hands each layer only its own spec: the ClientApp gets
-    data, partition, model, train, privacy and faults; the strategy gets the
+    data, partition, model, train, privacy, dp_sgd and faults; the server's
+    privacy accounting gets privacy and stopping; the strategy gets the
     federation; the audit gets its own.
 
     Attributes:
         name: the scenario's name.
         seed: the run's seed (≥ 0); every random component derives its own stream from it.
+        privacy: the budget (both levels of DP, ε, δ, σ, tiers).
+        dp_sgd: how clients run Opacus DP-SGD (grad-sample mode, secure mode).
+        stopping: when too few clients with sample-level budget left end the run.
+        federation: clients, rounds, the strategy and whether it aggregates with SecAgg+.
     """
 
     name: str
@@ -62,6 +67,8 @@ class RunSpec:
     model: ModelSpec
     train: TrainSpec
     privacy: PrivacyBudget
+    dp_sgd: DPSGDSpec
+    stopping: StoppingRule
     federation: FederationSpec
     simulation: SimulationSpec
     audit: AuditSpec

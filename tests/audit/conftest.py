@@ -11,14 +11,15 @@ import torch
 from torch import nn
 
 from fedsim.client import TrainSpec, create_data_loader, create_optimizer, train
-from fedsim.data import ArrayDataset, DataSpec, load_dataset
+from fedsim.data import ArrayDataset, load_dataset
 from fedsim.models import ModelSpec, build_model
+from tests.fixtures.specs import data_spec
 
 NUM_MEMBERS = 200
 """Members (and as many non-members): with 450 members the CNN generalises so well on digits
 that the loss attack's AUC is only ≈ 0.55–0.58; with 200 it is ≈ 0.61–0.67 (3 seeds measured)."""
 EPOCHS = 40
-SPEC = TrainSpec(local_epochs=EPOCHS, batch_size=32, learning_rate=0.05, momentum=0.9)
+SPEC = TrainSpec(local_epochs=EPOCHS, batch_size=32, learning_rate=0.05, momentum=0.9, local_steps=None)
 
 
 @contextmanager
@@ -53,7 +54,7 @@ class OverfitModel:
 
 @pytest.fixture(scope="session")
 def overfit_digits() -> OverfitModel:
-    train_set, test_set = load_dataset(DataSpec("digits"))
+    train_set, test_set = load_dataset(data_spec("digits"))
     rng = np.random.default_rng(0)
     members = train_set.subset(rng.permutation(len(train_set))[:NUM_MEMBERS])
     nonmembers = test_set.subset(rng.permutation(len(test_set))[:NUM_MEMBERS])

@@ -7,7 +7,8 @@ from scipy.stats import norm
 from torch import nn
 
 from fedsim.audit import attack_metrics, example_losses, lira_scores, logit_confidence, loss_threshold_scores
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
+from tests.fixtures.specs import data_spec
 
 CPU = torch.device("cpu")
 
@@ -62,7 +63,7 @@ def test_logit_confidence_agrees_with_the_softmax(overfit_digits):
 
 def test_logit_confidence_stays_finite_when_p_rounds_to_one():
     # Arrange: a linear model whose logit for the first example's label is 1000, the rest 0
-    _, test_set = load_dataset(DataSpec("digits"))
+    _, test_set = load_dataset(data_spec("digits"))
     data = test_set.subset(np.arange(3))
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     with torch.no_grad():

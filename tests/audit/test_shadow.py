@@ -4,12 +4,13 @@ import torch
 
 from fedsim.audit import attack_metrics, balanced_in_mask, lira_scores, logit_confidence, shadow_confidences
 from fedsim.client import TrainSpec
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
+from tests.fixtures.specs import data_spec
 
 from .conftest import EPOCHS, NUM_MEMBERS, SPEC
 
 CPU = torch.device("cpu")
-TINY_SPEC = TrainSpec(local_epochs=1, batch_size=16, learning_rate=0.05, momentum=0.0)
+TINY_SPEC = TrainSpec(local_epochs=1, batch_size=16, learning_rate=0.05, momentum=0.0, local_steps=None)
 
 
 def test_balanced_in_mask_puts_each_example_in_half_the_models():
@@ -55,7 +56,7 @@ def test_lira_with_four_shadow_models_attacks_an_overfit_model(overfit_digits):
 
 def test_shadow_confidences_are_deterministic_for_a_seed():
     # Arrange: a tiny run (40 audited examples, 20 always-in, 1 epoch)
-    train_set, test_set = load_dataset(DataSpec("digits"))
+    train_set, test_set = load_dataset(data_spec("digits"))
     target, always_in = test_set.subset(np.arange(40)), train_set.subset(np.arange(20))
     kwargs = {
         "model_factory": _factory(train_set),
@@ -91,7 +92,7 @@ def test_shadow_confidences_are_deterministic_for_a_seed():
 )
 def test_shadow_confidences_reject_bad_arguments(kwargs, message):
     # Arrange
-    train_set, test_set = load_dataset(DataSpec("digits"))
+    train_set, test_set = load_dataset(data_spec("digits"))
     args = {
         "model_factory": _factory(train_set),
         "target": test_set.subset(np.arange(4)),

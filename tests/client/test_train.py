@@ -2,15 +2,16 @@ import torch
 from torch import nn
 
 from fedsim.client import TrainSpec, create_data_loader, create_optimizer, evaluate, train
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
 from fedsim.models import ModelSpec, build_model
+from tests.fixtures.specs import data_spec
 
 
 def test_plain_training_learns_digits():
     # Arrange
-    train_set, test_set = load_dataset(DataSpec("digits"))
+    train_set, test_set = load_dataset(data_spec("digits"))
     model = build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=0)
-    spec = TrainSpec(local_epochs=10, batch_size=32, learning_rate=0.05, momentum=0.9)
+    spec = TrainSpec(local_epochs=10, batch_size=32, learning_rate=0.05, momentum=0.9, local_steps=None)
     loader = create_data_loader(train_set, batch_size=spec.batch_size, shuffle=True, seed=0)
     device = torch.device("cpu")
     before = evaluate(model, test_set, device=device)
@@ -31,7 +32,7 @@ def test_plain_training_learns_digits():
 
 
 def test_max_steps_stops_inside_an_epoch():
-    train_set, _ = load_dataset(DataSpec("digits"))
+    train_set, _ = load_dataset(data_spec("digits"))
     model = build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=0)
     loader = create_data_loader(train_set, batch_size=32, shuffle=False)
     spec = TrainSpec(local_epochs=2, batch_size=32, learning_rate=0.1, momentum=0.0, local_steps=7)

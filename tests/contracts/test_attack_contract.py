@@ -16,12 +16,13 @@ from torch import nn
 from fedsim.audit import AttackContext, AuditSpec, available_attacks
 from fedsim.audit.attacks import Attack, LiraAttack, LossAttack
 from fedsim.client import TrainSpec, create_data_loader, create_optimizer, train
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
 from fedsim.models import ModelSpec, build_model
+from tests.fixtures.specs import data_spec
 
 MEMBERS = 60
 EPOCHS = 30
-TRAIN = TrainSpec(local_epochs=1, batch_size=16, learning_rate=0.05, momentum=0.9)
+TRAIN = TrainSpec(local_epochs=1, batch_size=16, learning_rate=0.05, momentum=0.9, local_steps=None)
 CPU = torch.device("cpu")
 
 
@@ -37,7 +38,7 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def overfit() -> dict:
     """A CNN trained for many epochs on 60 digits, those digits, and 60 test digits."""
-    train_set, test_set = load_dataset(DataSpec("digits"))
+    train_set, test_set = load_dataset(data_spec("digits"))
     rng = np.random.default_rng(0)
     members = train_set.subset(np.sort(rng.permutation(len(train_set))[:MEMBERS]))
     nonmembers = test_set.subset(np.sort(rng.permutation(len(test_set))[:MEMBERS]))

@@ -5,6 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fedsim.partition import PartitionSpec, available_partitioners, partition
+from tests.fixtures.specs import partition_spec
 
 
 class PartitionerContract:
@@ -15,7 +16,7 @@ class PartitionerContract:
     seeded = True  # whether the seed changes the split
 
     def spec(self, clients: int, seed: int) -> PartitionSpec:
-        return PartitionSpec(self.name, clients, seed=seed, **self.extra)
+        return partition_spec(self.name, clients, seed=seed, **self.extra)
 
     def unused_rows_allowed(self, labels, clients) -> int:
         """How many rows the split may leave to no client (0: it must cover the data)."""

@@ -11,13 +11,13 @@ from fedsim.aggregation.user_dp import (
     release_state,
     wrap_user_level,
 )
-from fedsim.privacy import UserLevelDP
+from tests.fixtures.specs import user_level_dp
 
 
 @pytest.mark.parametrize("clipping", ["fixed", "adaptive"])
 @pytest.mark.parametrize("clip_on", ["server", "client"])
 def test_every_variant_wraps_and_reports_its_noise(clipping, clip_on):
-    user = UserLevelDP(noise_multiplier=0.5, clipping=clipping, clip_on=clip_on, clipping_norm=0.7)
+    user = user_level_dp(noise_multiplier=0.5, clipping=clipping, clip_on=clip_on, clipping_norm=0.7)
     wrapper = wrap_user_level(FedAvg(), user, noise_multiplier=0.5, num_sampled_clients=20)
     state = release_state(wrapper)
     assert state["clipping_norm"] == 0.7 and state["num_sampled_clients"] == 20

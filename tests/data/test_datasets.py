@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
 
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
 from fedsim.data.images import FASHION_MNIST_DIR_ENV, _read_idx
+from tests.fixtures.specs import data_spec
 
 
 def test_fashion_mnist_official_split():
     # Arrange / Act
-    train, test = load_dataset(DataSpec("fashion-mnist"))
+    train, test = load_dataset(data_spec("fashion-mnist"))
     # Assert: the official 60,000 / 10,000 split, 28x28 grey images, balanced 10 classes
     assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
     assert train.x.dtype == np.float32 and train.y.dtype == np.int64
@@ -18,7 +19,7 @@ def test_fashion_mnist_official_split():
 
 
 def test_digits_fixed_stratified_split():
-    train, test = load_dataset(DataSpec("digits"))
+    train, test = load_dataset(data_spec("digits"))
     assert (len(train), len(test)) == (1347, 450)
     assert train.input_shape == (1, 8, 8)
     assert set(np.unique(test.y)) == set(range(10))
@@ -30,7 +31,7 @@ def test_missing_fashion_mnist_names_the_package(tmp_path, monkeypatch):
     load_dataset.cache_clear()
     try:
         with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
-            load_dataset(DataSpec("fashion-mnist"))
+            load_dataset(data_spec("fashion-mnist"))
     finally:
         load_dataset.cache_clear()
 
@@ -44,4 +45,4 @@ def test_idx_reader_rejects_garbage(tmp_path):
 
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
-        DataSpec("cifar")
+        data_spec("cifar")

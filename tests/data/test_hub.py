@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from fedsim.data import DataSpec, DataUnavailableError
+from fedsim.data import DataUnavailableError
 from fedsim.data.hub import load_hub
 from tests.fixtures import hub_files
+from tests.fixtures.specs import data_spec
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def folder(tmp_path_factory):
 
 
 def spec(name, files, **kw):
-    return DataSpec(name, data_files=tuple(sorted(files.items())), **kw)
+    return data_spec(name, data_files=tuple(sorted(files.items())), **kw)
 
 
 def test_mnist_from_local_parquet(folder):
@@ -111,7 +112,7 @@ def test_unreachable_hub_fails_fast_with_advice(monkeypatch):
     monkeypatch.setattr(hub, "_hub_host", lambda: ("127.0.0.1", 9))  # nothing listens there: like no network
     start = time.perf_counter()
     with pytest.raises(DataUnavailableError) as err:
-        load_hub("femnist", DataSpec("femnist", test_fraction=0.1))
+        load_hub("femnist", data_spec("femnist", test_fraction=0.1))
     assert time.perf_counter() - start < 10
     message = str(err.value)
     assert "cannot reach the Hugging Face Hub (127.0.0.1) to download flwrlabs/femnist" in message
@@ -123,7 +124,7 @@ def test_unreachable_hub_says_how_to_use_local_files():
     # Offline (as here), asking for the Hub data set fails with advice, not a traceback.
     code = (
         "from fedsim.data import DataSpec, load_dataset\n"
-        "try:\n    load_dataset(DataSpec('mnist'))\n"
+        "try:\n    load_dataset(DataSpec('mnist', *[None] * 8))\n"  # every option None
         "except FileNotFoundError as err:\n    print('ERROR', err)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "FLWR_TELEMETRY_ENABLED": "0"}

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
 from fedsim.data.text import cut_windows, encode, read_kjv_verses, split_verses
+from tests.fixtures.specs import data_spec
 
-SPEC = DataSpec(
+SPEC = data_spec(
     "kjv",
     window_length=80,
     window_stride=20,

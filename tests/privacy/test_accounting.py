@@ -9,11 +9,12 @@ from fedsim.privacy import (
     PrivacyEvent,
     PrivacyLedger,
     ReleaseLedger,
-    UserLevelDP,
+    StoppingRule,
     compute_epsilon,
 )
 from fedsim.privacy.accounting import RunPrivacy, RunStopped, UserLevelAccounting
 from fedsim.privacy.events import UserLevelRelease
+from tests.fixtures.specs import user_level_dp
 
 PLAN = PrivacyEvent(1.0, 0.25, 20)  # one round: sample-level ε 9.09
 
@@ -28,10 +29,11 @@ def accounting(user_target: float) -> RunPrivacy:
     )
     user.ledger.record(1, UserLevelRelease(2.0, 1.0))
     wrapper = wrap_user_level(
-        FedAvg(), UserLevelDP(noise_multiplier=2.0), noise_multiplier=2.0, num_sampled_clients=3
+        FedAvg(), user_level_dp(noise_multiplier=2.0), noise_multiplier=2.0, num_sampled_clients=3
     )
     run = RunPrivacy(
         ledger=ledger,
+        stopping=StoppingRule(min_clients=1, when_too_few="stop"),
         guard=BudgetGuard(ledger, budgets=[10.0, 20.0, 20.0], plans=[PLAN] * 3),
         user=user,
     )

@@ -2,13 +2,15 @@ import pytest
 
 from fedsim.client import TrainSpec
 from fedsim.privacy import (
-    PrivacyBudget,
+    DPSGDSpec,
+    StoppingRule,
     calibrate_noise,
     compute_epsilon,
     plan_client_round,
     poisson_sample_rate,
     steps_per_epoch,
 )
+from tests.fixtures.specs import privacy_budget
 
 
 def test_calibrated_noise_meets_target_from_below():
@@ -24,7 +26,7 @@ def test_calibrated_noise_meets_target_from_below():
 
 
 def test_resolve_uses_every_round_and_local_steps():
-    budget = PrivacyBudget(mode="sample", target_epsilon=2.0, target_delta=1e-5, max_grad_norm=1.0)
+    budget = privacy_budget(mode="sample", target_epsilon=2.0, target_delta=1e-5, max_grad_norm=1.0)
     train = TrainSpec(local_epochs=1, batch_size=32, learning_rate=0.1, momentum=0.0, local_steps=5)
     sigma = plan_client_round(
         budget, num_examples=449, batch_size=32, steps_per_round=train.steps_per_round, rounds=4
@@ -36,7 +38,7 @@ def test_resolve_uses_every_round_and_local_steps():
 
 
 def test_fixed_noise_multiplier_is_used_as_given():
-    budget = PrivacyBudget(mode="sample", noise_multiplier=0.7, target_delta=1e-5, max_grad_norm=1.0)
+    budget = privacy_budget(mode="sample", noise_multiplier=0.7, target_delta=1e-5, max_grad_norm=1.0)
     assert (
         plan_client_round(
             budget, num_examples=10, batch_size=2, steps_per_round=lambda s: s, rounds=3
@@ -45,16 +47,23 @@ def test_fixed_noise_multiplier_is_used_as_given():
     )
 
 
+def sample_budget(**kwargs):
+    return privacy_budget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, **kwargs)
+
+
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "build, message",
     [
-        (dict(), "sample-level DP needs target_epsilon, noise_multiplier or tiers"),
-        (dict(target_epsilon=1.0, calibrate_for="never"), "calibrate_for must be one of"),
-        (dict(target_epsilon=1.0, min_clients=0), "min_clients must be ≥ 1"),
-        (dict(target_epsilon=-1.0), "target_epsilon must be a finite number > 0"),
-        (dict(target_epsilon=1.0, accountant="gdp"), "accountant must be one of"),
+        (lambda: sample_budget(), "sample-level DP needs target_epsilon, noise_multiplier or tiers"),
+        (lambda: sample_budget(target_epsilon=1.0, calibrate_for="never"), "calibrate_for must be one of"),
+        # the run's stopping rule and Opacus's settings moved out of the budget, with their checks
+        (lambda: StoppingRule(min_clients=0, when_too_few="stop"), "min_clients must be ≥ 1"),
+        (lambda: StoppingRule(min_clients=1, when_too_few="never"), "when_too_few must be one of"),
+        (lambda: DPSGDSpec(grad_sample_mode="jax", secure_mode=False), "grad_sample_mode must be one of"),
+        (lambda: sample_budget(target_epsilon=-1.0), "target_epsilon must be a finite number > 0"),
+        (lambda: sample_budget(target_epsilon=1.0, accountant="gdp"), "accountant must be one of"),
     ],
 )
-def test_budget_validation(kwargs, message):
+def test_budget_validation(build, message):
     with pytest.raises(ValueError, match=message):
-        PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, **kwargs)
+        build()

@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from fedsim.client import TrainSpec, create_data_loader, create_optimizer, train
-from fedsim.data import DataSpec, load_dataset
+from fedsim.data import load_dataset
 from fedsim.models import ModelSpec, build_model
 from fedsim.privacy import (
     PrivacyEvent,
@@ -14,6 +14,7 @@ from fedsim.privacy import (
     poisson_sample_rate,
     steps_per_epoch,
 )
+from tests.fixtures.specs import data_spec
 
 
 def dp_round(model, shard, *, batch_size, learning_rate, noise_multiplier, mode, max_steps=None):
@@ -21,7 +22,7 @@ def dp_round(model, shard, *, batch_size, learning_rate, noise_multiplier, mode,
     loader = create_data_loader(shard, batch_size=batch_size, shuffle=True, seed=1)
     private = make_private(
         module=model,
-        optimizer=create_optimizer(model, TrainSpec(1, batch_size, learning_rate, 0.0)),
+        optimizer=create_optimizer(model, TrainSpec(1, batch_size, learning_rate, 0.0, local_steps=None)),
         criterion=nn.CrossEntropyLoss(),
         data_loader=loader,
         noise_multiplier=noise_multiplier,
@@ -42,7 +43,7 @@ def dp_round(model, shard, *, batch_size, learning_rate, noise_multiplier, mode,
 
 def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
     # Arrange
-    train_set, _ = load_dataset(DataSpec("digits"))
+    train_set, _ = load_dataset(data_spec("digits"))
     shard = train_set.subset(torch.arange(300).numpy())
     model = build_model(ModelSpec("cnn"), input_shape=shard.input_shape, num_classes=10, seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -65,7 +66,9 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
 def test_dp_round_of_the_lstm_on_kjv_text():
     # Arrange: one book's training windows, the plain model made trainable under Opacus
     train_set, _ = load_dataset(
-        DataSpec("kjv", window_length=80, window_stride=40, test_fraction=0.1, max_train_windows_per_user=256)
+        data_spec(
+            "kjv", window_length=80, window_stride=40, test_fraction=0.1, max_train_windows_per_user=256
+        )
     )
     shard = train_set.subset(torch.nonzero(torch.as_tensor(train_set.groups == 0)).flatten().numpy())
     model = build_model(

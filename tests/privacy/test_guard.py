@@ -7,13 +7,13 @@ from hypothesis import strategies as st
 from fedsim.privacy import (
     BudgetGuard,
     BudgetTier,
-    PrivacyBudget,
     PrivacyEvent,
     PrivacyLedger,
     assign_tiers,
     calibration_rounds,
     plan_client_round,
 )
+from tests.fixtures.specs import privacy_budget
 
 events = st.builds(
     PrivacyEvent,
@@ -59,23 +59,23 @@ def test_guard_rejects_a_round_other_than_planned():
 
 
 def test_tiers_have_exact_sizes_and_follow_the_seed():
-    tiers = (BudgetTier(0.3, 1.0), BudgetTier(0.7, 8.0))
+    tiers = (BudgetTier(0.3, 1.0, ""), BudgetTier(0.7, 8.0, ""))
     a, b = assign_tiers(10, tiers, seed=0), assign_tiers(10, tiers, seed=1)
     assert a.count(0) == b.count(0) == 3 and a.count(1) == 7
     assert a == assign_tiers(10, tiers, seed=0) and a != b
     # largest-remainder rounding: 3 tiers of a third over 10 clients
-    thirds = tuple(BudgetTier(1 / 3, e) for e in (1.0, 2.0, 4.0))
+    thirds = tuple(BudgetTier(1 / 3, e, "") for e in (1.0, 2.0, 4.0))
     assert sorted(assign_tiers(10, thirds, seed=0).count(t) for t in range(3)) == [3, 3, 4]
     with pytest.raises(ValueError, match="add up to 1"):
-        assign_tiers(10, (BudgetTier(0.5, 1.0),), seed=0)
+        assign_tiers(10, (BudgetTier(0.5, 1.0, ""),), seed=0)
 
 
 def test_client_budgets_come_from_the_tiers():
-    budget = PrivacyBudget(
+    budget = privacy_budget(
         mode="sample",
         target_delta=1e-5,
         max_grad_norm=1.0,
-        tiers=(BudgetTier(0.3, 1.0, "strict"), BudgetTier(0.7, 8.0)),
+        tiers=(BudgetTier(0.3, 1.0, "strict"), BudgetTier(0.7, 8.0, "")),
     )
     budgets = budget.client_budgets(10, seed=4)
     names = budget.client_tiers(10, seed=4)
@@ -86,8 +86,8 @@ def test_client_budgets_come_from_the_tiers():
 def test_expected_rounds_calibration_needs_less_noise_and_is_enforced():
     # Arrange: 20 rounds, 10 % of clients per round -> a client joins 2 rounds on average
     common = dict(mode="sample", target_delta=1e-5, max_grad_norm=1.0, target_epsilon=3.0)
-    every = PrivacyBudget(**common)
-    expected = PrivacyBudget(**common, calibrate_for="expected-rounds")
+    every = privacy_budget(**common)
+    expected = privacy_budget(**common, calibrate_for="expected-rounds")
     kwargs = dict(num_examples=600, batch_size=64, steps_per_round=lambda s: s)
     # Act
     plan_all = plan_client_round(

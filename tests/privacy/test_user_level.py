@@ -3,13 +3,13 @@
 import pytest
 
 from fedsim.privacy import (
-    UserLevelDP,
     client_sample_rate,
     cohort_size,
     compute_epsilon,
     release_noise_multiplier,
     resolve_user_noise_multiplier,
 )
+from tests.fixtures.specs import user_level_dp
 
 
 def test_full_cohort_keeps_z():
@@ -39,11 +39,11 @@ def test_cohort_matches_flower_fedavg_sampling():
 
 
 def test_user_noise_calibration_meets_the_budget():
-    user = UserLevelDP(target_epsilon=4.0)
+    user = user_level_dp(target_epsilon=4.0)
     z = resolve_user_noise_multiplier(user, delta=1e-5, accountant="rdp", sample_rate=0.2, rounds=20)
     assert compute_epsilon(((z, 0.2, 20),), delta=1e-5, accountant="rdp") <= 4.0
     assert compute_epsilon(((z * 0.95, 0.2, 20),), delta=1e-5, accountant="rdp") > 3.9
-    fixed = UserLevelDP(noise_multiplier=1.3, target_epsilon=4.0)
+    fixed = user_level_dp(noise_multiplier=1.3, target_epsilon=4.0)
     assert (
         resolve_user_noise_multiplier(fixed, delta=1e-5, accountant="rdp", sample_rate=0.2, rounds=20) == 1.3
     )
@@ -51,6 +51,6 @@ def test_user_noise_calibration_meets_the_budget():
 
 def test_user_level_settings_are_validated():
     with pytest.raises(ValueError, match="needs a noise_multiplier or a target_epsilon"):
-        UserLevelDP()
+        user_level_dp()
     with pytest.raises(ValueError, match="clip_on must be"):
-        UserLevelDP(noise_multiplier=1.0, clip_on="cloud")
+        user_level_dp(noise_multiplier=1.0, clip_on="cloud")

@@ -41,7 +41,7 @@ JOB = [
 
 def predicted_failures(kind, rate, *, clients, per_round, rounds, seed=0):
     """The partition ids each round's faults hit: the seeded cohort, filtered by the seeded fault draw."""
-    spec = FaultSpec(rate=rate, kind=kind, seed=seed)
+    spec = FaultSpec(rate=rate, kind=kind, hang_s=0.0, seed=seed)
     return {
         r: [k for k in sample_cohort(seed, r, clients, per_round) if spec.fault(k, r)]
         for r in range(1, rounds + 1)
