@@ -36,9 +36,13 @@ import sys
 import time
 import warnings
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from fedsim.simulation.spec import RunSpec
 from torch import nn
 
 warnings.filterwarnings("ignore")
@@ -55,7 +59,7 @@ JOB = [
 ]
 
 
-def in_process_fedavg(specs) -> tuple[float, list[float], float]:
+def in_process_fedavg(spec: RunSpec) -> tuple[float, list[float], float]:
     """FedAvg in one process over `run_client_round`; returns (wall, per-round walls, accuracy)."""
     from fedsim.client import evaluate
     from fedsim.data import load_dataset
@@ -63,23 +67,23 @@ def in_process_fedavg(specs) -> tuple[float, list[float], float]:
     from fedsim.simulation.client_app import client_partitions, client_shard, get_device, run_client_round
     from fedsim.simulation.run import client_task
 
-    task = client_task(specs)
+    task = client_task(spec)
 
     for cached in (load_dataset, client_partitions, client_shard):  # load the data like a fresh worker
         cached.cache_clear()
     start = time.perf_counter()
-    train_set, test_set = load_dataset(specs.data)
-    client_partitions(specs.data, specs.partition)
+    train_set, test_set = load_dataset(spec.data)
+    client_partitions(spec.data, spec.partition)
     model = build_model(
-        specs.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=specs.seed
+        spec.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=spec.seed
     )
     state = model.state_dict()
     rounds, acc = [], 0.0
-    for server_round in range(1, specs.federation.rounds + 1):
+    for server_round in range(1, spec.federation.rounds + 1):
         t0 = time.perf_counter()
         results = [
             run_client_round(task, partition_id=pid, server_round=server_round, state_dict=state)
-            for pid in range(specs.federation.num_clients)
+            for pid in range(spec.federation.num_clients)
         ]
         weights = np.array([m["num-examples"] for _, m in results], dtype=np.float64)
         weights /= weights.sum()

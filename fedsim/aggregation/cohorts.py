@@ -18,7 +18,7 @@ import numpy as np
 _COHORT_STREAM = 0x636F686F
 """Tag of the cohort's random stream (``"coho"``), kept apart from the server noise's."""
 
-_NOISE_STREAM = 0x6E6F6973
+NOISE_STREAM = 0x6E6F6973
 """Tag of the server-side DP noise's random stream (``"nois"``, seeded in ``RoundHooks``)."""
 
 
@@ -94,7 +94,7 @@ class Cohorts:
         return [self.node_ids[p] for p in pids]
 
 
-class _OnlyNodes:
+class OnlyNodes:
     """A view of a Flower ``Grid`` whose connected nodes are just the round's cohort."""
 
     def __init__(self, grid, node_ids: Sequence[int]) -> None:

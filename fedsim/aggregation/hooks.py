@@ -20,7 +20,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp.strategy import Strategy
 
-from fedsim.aggregation.cohorts import _NOISE_STREAM, Cohorts, _OnlyNodes
+from fedsim.aggregation.cohorts import NOISE_STREAM, Cohorts, OnlyNodes
 from fedsim.aggregation.registry import StrategyEntry
 from fedsim.aggregation.replies import (
     TIMEOUT_REASON,
@@ -107,7 +107,7 @@ class RoundHooks(Strategy):
         server_round += self.round_offset
         config = ConfigRecord({**dict(config), **self._configure_round(server_round)})
         if self.cohorts is not None:
-            grid = _OnlyNodes(grid, self.cohorts.nodes(server_round))
+            grid = OnlyNodes(grid, self.cohorts.nodes(server_round))
         messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
         self._sent = [m.metadata.dst_node_id for m in messages]
         return messages
@@ -144,7 +144,7 @@ class RoundHooks(Strategy):
         trained.sort(key=lambda pair: pair[0])
         if self.noise_seed is not None:
             np.random.seed(
-                np.random.SeedSequence([self.noise_seed, server_round, _NOISE_STREAM]).generate_state(4)
+                np.random.SeedSequence([self.noise_seed, server_round, NOISE_STREAM]).generate_state(4)
             )
         arrays, metrics = self.strategy.aggregate_train(server_round, [msg for _, msg in trained])
         if arrays is not None and self._on_release is not None:

@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from fedsim.commands.summary import build_summary, client_records
-from fedsim.data import load_dataset
+from fedsim.data import ArrayDataset, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import partition_stats
 from fedsim.privacy.setup import PrivacySetupError, create_run_privacy
@@ -18,7 +21,7 @@ from fedsim.simulation.backend import ConfigurationError, backend_config
 from fedsim.simulation.checkpoint import Checkpoint, write_checkpoint
 from fedsim.simulation.client_app import client_partitions, get_device
 from fedsim.simulation.recorder import RoundRecorder
-from fedsim.simulation.run import round_planner, simulate
+from fedsim.simulation.run import quiet_logging, round_planner, simulate
 from fedsim.simulation.session import RunSession
 from fedsim.simulation.spec import RunSpec
 
@@ -27,11 +30,11 @@ from fedsim.simulation.spec import RunSpec
 class Prepared:
     """A run's data, ready to train: the test set, each client's row indices and sizes, the initial model."""
 
-    train_set: object
-    test_set: object
-    parts: tuple
+    train_set: ArrayDataset
+    test_set: ArrayDataset
+    parts: tuple[np.ndarray, ...]
     sizes: list[int]
-    model: object
+    model: torch.nn.Module
 
 
 def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
@@ -110,6 +113,7 @@ def run_scenario(
             round, or every sampled client failed in every round.
     """
     start = time.perf_counter()
+    quiet_logging(verbose)
     spec = build_run_spec(scenario)  # 1
     backend = backend_config(spec.simulation, verbose=verbose)
     data = prepare_data(spec, resume=resume)  # 2
@@ -130,12 +134,10 @@ def run_scenario(
         session.on_checkpoint = lambda state, arrays: write_checkpoint(
             run_dir, Checkpoint(resolved, state, arrays, earlier_s + time.perf_counter() - start)
         )
-    from flwr.app import ArrayRecord
-
     simulate(  # 5
         spec,
         session=session,
-        initial_arrays=ArrayRecord(data.model.state_dict()),
+        initial_state=data.model.state_dict(),
         backend=backend,
         round_offset=offset,
         resuming=resume is not None,

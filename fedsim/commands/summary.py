@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from fedsim.audit import ShadowFederation, run_audit
 from fedsim.models import build_model
@@ -14,6 +16,9 @@ from fedsim.simulation.backend import run_environment
 from fedsim.simulation.client_app import get_device
 from fedsim.simulation.session import RunSession
 from fedsim.simulation.spec import RunSpec
+
+if TYPE_CHECKING:  # commands.run imports this module
+    from fedsim.commands.run import Prepared
 
 
 def client_records(spec: RunSpec, session: RunSession, *, sizes: list[int]) -> list[ClientRecord]:
@@ -41,7 +46,9 @@ def client_records(spec: RunSpec, session: RunSession, *, sizes: list[int]) -> l
     return records
 
 
-def audit_final_model(spec: RunSpec, *, model, data, clients: list[ClientRecord], rounds: int):
+def audit_final_model(
+    spec: RunSpec, *, model: torch.nn.Module, data: Prepared, clients: list[ClientRecord], rounds: int
+):
     """The audit of the final global model (None if disabled or no client trained).
 
     Members are drawn from the clients that trained at least once. LiRA's shadow
@@ -114,7 +121,7 @@ def build_summary(
     spec: RunSpec,
     *,
     session: RunSession,
-    data,
+    data: Prepared,
     clients: list[ClientRecord],
     wall_s: Callable[[], float],
     resumed_from_round: int | None,

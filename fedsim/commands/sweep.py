@@ -18,7 +18,16 @@ def _what_is_computed(raw: dict) -> dict:
     """A resolved scenario as ``scenario.toml`` stores it, without ``[resources]``.
 
     Where a run ran (its Ray cluster, CPUs per client) does not change what it computes.
+    A saved scenario is resolved again by today's schema first, so that a file written
+    by an earlier fedsim (which also wrote, say, the options of strategies it did not
+    run) still matches the same scenario.
     """
+    from fedsim.scenario import ScenarioError, validate_scenario
+
+    try:
+        raw = validate_scenario(raw, source="scenario.toml").to_toml_dict()
+    except ScenarioError:
+        pass  # compared as saved: it differs from any valid scenario
     resolved = tomllib.loads(tomli_w.dumps(raw))  # the same round trip as the saved file
     resolved.pop("resources", None)
     return resolved

@@ -42,7 +42,8 @@ class PrivacyEvent:
     ``sample_rate``) and each per-example gradient clipped to ``max_grad_norm``
     before Gaussian noise of std ``noise_multiplier * max_grad_norm`` is added
     (Abadi et al. 2016, https://arxiv.org/abs/1607.00133). This is the setting
-    Opacus's RDP and PRV accountants assume. Epsilon is composed by
+    the accountants of :mod:`fedsim.privacy.accountants` (Opacus's RDP and PRV,
+    dp_accounting's PLD) assume. Epsilon is composed by
     :class:`fedsim.privacy.PrivacyLedger`, never by the client.
 
     Attributes:

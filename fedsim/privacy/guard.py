@@ -24,7 +24,7 @@ class BudgetGuard:
         plans: each client's per-round :class:`PrivacyEvent`.
 
     Example:
-        >>> ledger = PrivacyLedger(delta=1e-5)  # one round costs ε 1.84, two 2.58
+        >>> ledger = PrivacyLedger(delta=1e-5, accountant="rdp")  # one round costs ε 1.84, two 2.58
         >>> guard = BudgetGuard(ledger, budgets=[2.0], plans=[PrivacyEvent(2.0, 0.1, 50)])
         >>> guard.blocked(server_round=1)
         []

@@ -12,7 +12,7 @@ from fedsim.privacy.events import PrivacyEvent, UserLevelRelease
 
 @dataclass
 class PrivacyLedger:
-    """Records each client's DP-SGD rounds and composes its ε with an Opacus accountant.
+    """Records each client's DP-SGD rounds and composes its ε with the run's accountant.
 
     The ledger is the only place ε is computed. It keeps each client's history
     of :class:`PrivacyEvent` (one per round it trained) and composes the whole
@@ -22,7 +22,7 @@ class PrivacyLedger:
 
     Args:
         delta: δ of every ε the ledger reports, in ``(0, 1)``.
-        accountant: ``rdp`` or ``prv``.
+        accountant: a name of :func:`fedsim.privacy.available_accountants` (the run's).
 
     Example:
         >>> ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
@@ -33,7 +33,7 @@ class PrivacyLedger:
     """
 
     delta: float
-    accountant: str = "rdp"
+    accountant: str
     _history: dict[int, list[tuple[int, PrivacyEvent]]] = field(
         default_factory=lambda: defaultdict(list), init=False, repr=False
     )
@@ -116,17 +116,17 @@ class ReleaseLedger:
 
     Args:
         delta: δ of every ε it reports, in ``(0, 1)``.
-        accountant: ``rdp`` or ``prv``.
+        accountant: a name of :func:`fedsim.privacy.available_accountants` (the run's).
 
     Example:
-        >>> ledger = ReleaseLedger(delta=1e-5)
+        >>> ledger = ReleaseLedger(delta=1e-5, accountant="rdp")
         >>> ledger.record(1, UserLevelRelease(1.0, 0.1))
         >>> ledger.epsilon() == compute_epsilon(((1.0, 0.1, 1),), delta=1e-5, accountant="rdp")
         True
     """
 
     delta: float
-    accountant: str = "rdp"
+    accountant: str
     _history: list[tuple[int, UserLevelRelease]] = field(default_factory=list, init=False, repr=False)
 
     def record(self, server_round: int, release: UserLevelRelease) -> None:

@@ -7,7 +7,8 @@ adding or removing one client, and the cohort is treated as Poisson-sampled
 with rate ``q = cohort / num_clients`` (Flower samples a fixed-size cohort
 without replacement; using its expected rate with Opacus's Poisson accountants
 is the approximation TensorFlow Federated and McMahan et al. 2018,
-https://arxiv.org/abs/1710.06963, use). ε is composed by Opacus's accountants.
+https://arxiv.org/abs/1710.06963, use). ε is composed by the run's accountant
+(:mod:`fedsim.privacy.accountants`).
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ PartitionerName = choice(available_partitioners())
 ModelName = choice(available_models())
 StrategyName = choice(available_strategies())
 
+DEFAULT_DATASET = "fashion-mnist"
+"""The data set of a scenario that names none (Debian's ``dataset-fashion-mnist``, offline)."""
+
 DEFAULT_WINDOW_LENGTH = 80
 """Characters per text window (LEAF's Shakespeare, Caldas et al. 2018, https://arxiv.org/abs/1812.01097)."""
 
@@ -73,7 +76,7 @@ def _holds_out(info, data_files: Any) -> bool:
 class DataSection(_Section):
     """``[data]``: the data set, how text is cut into windows, and how data is split among clients."""
 
-    dataset: DatasetName = "fashion-mnist"
+    dataset: DatasetName = DEFAULT_DATASET
     data_files: dict[str, FilePath] | None = None
     window_length: Annotated[int, Field(ge=1, le=10_000)] | None = None
     window_stride: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
@@ -93,9 +96,9 @@ class DataSection(_Section):
     @classmethod
     def _fill_defaults(cls, data: Any) -> Any:
         """Defaults that depend on the data set: text windows, held-out share, Dirichlet minimum."""
-        if not isinstance(data, dict) or data.get("dataset", "fashion-mnist") not in available_datasets():
+        if not isinstance(data, dict) or data.get("dataset", DEFAULT_DATASET) not in available_datasets():
             return data
-        info = dataset_info(data.get("dataset", "fashion-mnist"))
+        info = dataset_info(data.get("dataset", DEFAULT_DATASET))
         filled = dict(data)
         if info.kind == "text":
             filled.setdefault("window-length", DEFAULT_WINDOW_LENGTH)
@@ -185,12 +188,14 @@ class FederationSection(_Section):
         changed = {
             o for o in others & self.model_fields_set if getattr(self, o) != self.model_fields[o].default
         }
-        given = sorted(kebab(o) for o in changed)
-        if given:
+        for option in sorted(changed):
+            takers = " or ".join(
+                repr(n) for n in available_strategies() if option in get_strategy_entry(n).options
+            )
             allowed = ", ".join(f"'{kebab(o)}'" for o in own) or "none"
             raise ValueError(
-                f"{', '.join(repr(g) for g in given)} not an option of strategy {self.strategy!r} "
-                f"(its options: {allowed}); choose the strategy that takes it"
+                f"'{kebab(option)}' is an option of strategy {takers}, not of {self.strategy!r} (whose "
+                f"options are: {allowed}); set strategy to one that takes it, or remove the key"
             )
         return self
 

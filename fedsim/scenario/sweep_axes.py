@@ -9,7 +9,7 @@ from typing import Any
 
 from fedsim.scenario.errors import ScenarioError
 from fedsim.scenario.privacy_section import _ADAPTIVE_KEYS, _SAMPLE_KEYS, _USER_KEYS
-from fedsim.scenario.sweep_types import _SECTIONS, REPORT_COLUMNS, Axis
+from fedsim.scenario.sweep_types import REPORT_COLUMNS, SECTIONS, Axis
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -58,8 +58,8 @@ def _axis(name: str, values: Any) -> Axis:
     if not isinstance(values, list) or not values:
         raise ScenarioError(f"{where}: must be a non-empty list of values, got {values!r}")
     tables = all(isinstance(v, dict) for v in values)
-    is_key = name == "seed" or ("." in name and name.split(".")[0] in _SECTIONS)
-    if name in _SECTIONS and not tables:
+    is_key = name == "seed" or ("." in name and name.split(".")[0] in SECTIONS)
+    if name in SECTIONS and not tables:
         raise ScenarioError(
             f'{where}: sweep one key of [{name}] ("{name}.KEY" = [...]) or give labelled tables'
         )
@@ -73,7 +73,7 @@ def _axis(name: str, values: Any) -> Axis:
             raise ScenarioError(
                 f"{where}: not a scenario key, so its values must be tables with a 'label' "
                 f'(e.g. {{ label = "iid", data = {{ partitioner = "iid" }} }}); a scenario key is '
-                f"seed or a dotted key of {', '.join(_SECTIONS)}"
+                f"seed or a dotted key of {', '.join(SECTIONS)}"
             )
         labels, overlays_list = [], []
         for i, value in enumerate(values):

@@ -13,7 +13,7 @@ from fedsim.scenario.schema import Scenario
 
 SWEEP_KEY = "sweep"
 RESERVED = ("reference", "quick")
-_SECTIONS = tuple(name for name, f in Scenario.model_fields.items() if isinstance(f.default, BaseModel))
+SECTIONS = tuple(name for name, f in Scenario.model_fields.items() if isinstance(f.default, BaseModel))
 """The scenario's tables, from the schema itself (a sweep axis may set a key of any of them)."""
 PROTECTION_KEYS = tuple(
     f"privacy.{k}"

@@ -114,9 +114,9 @@ def backend_config(spec: SimulationSpec, *, verbose: bool) -> dict:
 def run_environment() -> dict:
     """Versions and hardware the run used, for the report."""
     import platform
+    from importlib.metadata import version
 
     import flwr
-    import opacus
     import ray
 
     return {
@@ -127,5 +127,5 @@ def run_environment() -> dict:
         "cuda": torch.cuda.is_available(),
         "flwr": flwr.__version__,
         "ray": ray.__version__,
-        "opacus": opacus.__version__,
+        "opacus": version("opacus"),
     }

@@ -99,7 +99,9 @@ def read_checkpoint(run_dir: Path) -> Checkpoint:
             f"{path}: not a fedsim checkpoint (unreadable, or holds more than tensors and plain values)"
         ) from None
     version = payload.get("version") if isinstance(payload, dict) else None
-    if version != CHECKPOINT_VERSION:
+    if version == 1 and isinstance(payload.get("state"), dict) and _V1_KEYS <= set(payload["state"]):
+        payload = {**payload, "state": _from_version_1(payload["state"], payload.get("scenario"))}
+    elif version != CHECKPOINT_VERSION:
         raise RunDirError(f"{path}: checkpoint version {version!r}, expected {CHECKPOINT_VERSION}")
     state = payload.get("state")
     if (
@@ -115,3 +117,36 @@ def read_checkpoint(run_dir: Path) -> Checkpoint:
 
 _STATE_KEYS = frozenset({"round", "rounds", "rounds_trained", "first_error", "privacy", "server"})
 """What :meth:`fedsim.simulation.session.RunSession.state_dict` returns."""
+
+_V1_KEYS = frozenset(
+    {"round", "rounds", "ledger", "user_ledger", "stopped_round", "rounds_trained", "first_error", "momentum"}
+)
+"""What a version-1 checkpoint's state holds (fedsim before the privacy accounting had its own state)."""
+
+
+def _from_version_1(state: dict, scenario) -> dict:
+    """A version-1 checkpoint's state in today's layout, so that runs interrupted before an upgrade resume.
+
+    Version 1 kept the privacy ledgers, the stopped clients and FedAvgM's momentum
+    beside the round records; version 2 groups them as
+    :meth:`fedsim.simulation.session.RunSession.state_dict` does.
+    """
+    from fedsim.aggregation import get_strategy_entry
+
+    strategy = (scenario or {}).get("federation", {}).get("strategy", "fedavg")
+    server_state = get_strategy_entry(strategy).server_state
+    return {
+        "round": state["round"],
+        "rounds": state["rounds"],
+        "rounds_trained": state["rounds_trained"],
+        "first_error": state["first_error"],
+        "privacy": {
+            "ledger": state["ledger"],
+            "user_ledger": [(r, z, rate) for r, z, rate, _ in state["user_ledger"]],
+            "stopped_round": state["stopped_round"],
+        },
+        "server": {
+            "strategy": {"momentum_vector": state["momentum"]} if "momentum_vector" in server_state else {},
+            "clipping": state.get("clipping", {}),
+        },
+    }

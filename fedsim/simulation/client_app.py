@@ -23,7 +23,7 @@ from fedsim.client import create_data_loader, create_optimizer, train
 from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import PartitionSpec, partition
-from fedsim.privacy import PrivacyBudget, make_private, make_trainable, plain_state_dict
+from fedsim.privacy import PrivacyBudget, PrivacyEvent, make_private, make_trainable, plain_state_dict
 from fedsim.simulation.client_task import ClientTask
 from fedsim.simulation.faults import inject_fault
 
@@ -52,7 +52,18 @@ def _round_seed(seed: int, partition_id: int, server_round: int) -> int:
     return int(np.random.SeedSequence([seed, partition_id, server_round]).generate_state(1)[0])
 
 
-def _private(task: ClientTask, *, model, optimizer, criterion, loader, partition_id: int, seed: int, device):
+def _private(
+    task: ClientTask,
+    *,
+    model,
+    optimizer,
+    criterion,
+    loader,
+    partition_id: int,
+    num_examples: int,
+    seed: int,
+    device,
+):
     """Opacus DP-SGD around the client's model, optimiser, loss and loader, with the planned σ.
 
     Returns:
@@ -60,7 +71,7 @@ def _private(task: ClientTask, *, model, optimizer, criterion, loader, partition
         the client's planned :class:`fedsim.privacy.PrivacyEvent` and the Poisson rate q of
         Opacus's loader (the ledger checks it against the plan's).
     """
-    plan, _ = task.planner.plan(partition_id, len(client_shard(task.data, task.partition, partition_id)))
+    plan, _ = task.planner.plan(partition_id, num_examples)
     noise_generator = torch.Generator(device=device)
     noise_generator.manual_seed(seed + 1)
     private = make_private(
@@ -128,10 +139,10 @@ def run_client_round(
             criterion=criterion,
             loader=loader,
             partition_id=partition_id,
+            num_examples=len(shard),
             seed=seed,
             device=device,
         )
-        metrics.update({"noise-multiplier": plan.noise_multiplier, "sample-rate": sample_rate})
     result = train(
         trained_model,
         loader,
@@ -141,6 +152,8 @@ def run_client_round(
         device=device,
         max_steps=task.train.local_steps,
     )
+    if task.privacy.is_sample_level:  # the round's privacy event, for the server's ledger
+        metrics.update(PrivacyEvent(plan.noise_multiplier, sample_rate, result.steps).to_metrics())
     metrics.update({"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps})
     # The unwrapped module's weights under the plain model's names (Opacus's wrapper
     # would prefix "_module."; DPLSTM lists each weight under two names).

@@ -12,7 +12,7 @@ from flwr.app import ArrayRecord
 from fedsim.aggregation import ClientReply, FailedClient, is_skipped
 from fedsim.client import evaluate
 from fedsim.data import ArrayDataset
-from fedsim.results import RoundRecord
+from fedsim.results.records import RoundRecord
 
 
 @dataclass

@@ -25,6 +25,7 @@ CNN's DP-SGD/non-private step ratio went from 1.9-3.2 (median 2.4) to 1.9-2.1.
 for _name, _value in WORKER_MALLOC_ENV.items():
     os.environ.setdefault(_name, _value)
 
+import torch  # noqa: E402
 from flwr.app import ArrayRecord  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 
@@ -94,7 +95,7 @@ def _apps(
     if not spec.federation.secure_aggregation:
         server = create_server_app(
             spec,
-            recorder=session,
+            session=session,
             initial_arrays=initial_arrays,
             user_noise_multiplier=user.noise_multiplier if user else None,
             round_offset=round_offset,
@@ -107,7 +108,7 @@ def _apps(
             "or federation.fraction-train"
         )
     user_dp = (user.noise_multiplier, privacy.user_level.clipping_norm) if user else None
-    server = create_secagg_server_app(spec, recorder=session, initial_arrays=initial_arrays, user_dp=user_dp)
+    server = create_secagg_server_app(spec, session=session, initial_arrays=initial_arrays, user_dp=user_dp)
     return server, create_secagg_client_app(task, user_dp=user_dp)
 
 
@@ -115,7 +116,7 @@ def simulate(
     spec: RunSpec,
     *,
     session: RunSession,
-    initial_arrays: ArrayRecord,
+    initial_state: dict[str, torch.Tensor],
     backend: dict,
     round_offset: int = 0,
     resuming: bool = False,
@@ -133,7 +134,8 @@ def simulate(
     Args:
         spec: the run.
         session: receives every round's replies, releases and evaluation.
-        initial_arrays: the global model to start from (the checkpoint's when resuming).
+        initial_state: the global model's weights to start from (the checkpoint's when
+            resuming); copied before the first round.
         backend: the Ray backend configuration (:func:`backend_config`).
         round_offset: rounds already completed (resume).
         resuming: whether this continues an interrupted run (its round 0 is not evaluated again).
@@ -144,9 +146,13 @@ def simulate(
         SimulationError: if the run stopped before its last round, or every
             sampled client failed in every round.
     """
-    quiet_logging(verbose)
+    quiet_logging(verbose)  # again: a caller may not have
     server_app, client_app = _apps(  # 2
-        spec, session=session, initial_arrays=initial_arrays, round_offset=round_offset, resuming=resuming
+        spec,
+        session=session,
+        initial_arrays=ArrayRecord(initial_state),
+        round_offset=round_offset,
+        resuming=resuming,
     )
     run_simulation(  # 3
         server_app=server_app,

@@ -106,7 +106,7 @@ def _registration_order(grid: Grid, num_clients: int) -> tuple[int, ...] | None:
 def create_server_app(
     spec: RunSpec,
     *,
-    recorder: RunSession,
+    session: RunSession,
     initial_arrays: ArrayRecord,
     user_noise_multiplier: float | None = None,
     round_offset: int = 0,
@@ -121,23 +121,23 @@ def create_server_app(
        the first cohort's clients (:func:`query_clients`), so that start-up does
        not count against the round timeout (:func:`_start_cohorts`);
     1. create the scenario's strategy (FedAvg by default), sampling
-       ``fraction_train`` of the clients each round, asking ``recorder`` before
+       ``fraction_train`` of the clients each round, asking ``session`` before
        each round which clients' budgets are spent (or whether the run stops),
-       and handing their replies to ``recorder`` (privacy ledger) before
+       and handing their replies to ``session`` (privacy ledger) before
        aggregating them weighted by ``"weight"`` (examples; 1 under user-level DP);
     2. under user-level DP, wrap it in Flower's DP-FedAvg wrapper and show the
-       wrapper to ``recorder``, which accounts each round's release
+       wrapper to ``session``, which accounts each round's release
        (:func:`_create_round_hooks`);
     3. evaluate the initial model on the test set (round 0; skipped when
        resuming: :func:`_create_evaluate_fn`);
     4. for each round: send the global arrays to the cohort, wait at most
        ``federation.round-timeout`` for the replies, aggregate, and evaluate the
-       new global model on the test set (``recorder.evaluate``), until the last
-       round or until ``recorder`` stops the run.
+       new global model on the test set (``session.evaluate``), until the last
+       round or until ``session`` stops the run.
 
     Args:
         spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
-        recorder: collects replies, ε and per-round records; lives in the
+        session: the run's session: round records, privacy accounting and checkpoints; lives in the
             driver process (the ServerApp runs in a thread there).
         initial_arrays: the initial global model.
         user_noise_multiplier: DP-FedAvg's z (required under user-level DP).
@@ -152,12 +152,12 @@ def create_server_app(
         cohorts = _start_cohorts(grid, spec, round_offset=round_offset)  # 0
         strategy = _create_round_hooks(  # 1, 2
             spec,
-            recorder=recorder,
+            session=session,
             cohorts=cohorts,
             user_noise_multiplier=user_noise_multiplier,
             round_offset=round_offset,
         )
-        evaluate = _create_evaluate_fn(recorder, round_offset=round_offset, resuming=resuming)
+        evaluate = _create_evaluate_fn(session, round_offset=round_offset, resuming=resuming)
         try:
             strategy.start(  # 3, 4
                 grid=grid,
@@ -168,7 +168,7 @@ def create_server_app(
                 evaluate_fn=evaluate,
             )
         except RunStopped:
-            pass  # the recorder holds the reason; the run ends after its last full round
+            pass  # the session holds the reason; the run ends after its last full round
 
     return app
 
@@ -212,22 +212,22 @@ def _start_cohorts(grid: Grid, spec: RunSpec, *, round_offset: int) -> Cohorts:
 def _create_round_hooks(
     spec: RunSpec,
     *,
-    recorder: RunSession,
+    session: RunSession,
     cohorts: Cohorts,
     user_noise_multiplier: float | None,
     round_offset: int,
 ) -> RoundHooks:
-    """The scenario's strategy inside fedsim's hooks, DP-wrapped under user-level DP, shown to ``recorder``.
+    """The scenario's strategy inside fedsim's hooks, DP-wrapped under user-level DP, shown to ``session``.
 
     Args:
         spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
-        recorder: the run's recorder (its hooks; it is shown the DP wrapper and the strategy).
+        session: the run's session (its hooks; it is shown the DP wrapper and the strategy).
         cohorts: from :func:`_start_cohorts`.
         user_noise_multiplier: DP-FedAvg's z (required under user-level DP).
         round_offset: rounds already completed.
 
     Returns:
-        The outermost strategy, attached to ``recorder`` (which loads a resumed run's server state into it).
+        The outermost strategy, attached to ``session`` (which loads a resumed run's server state into it).
     """
     fed, user = spec.federation, spec.privacy.user_level
     wrap = None
@@ -240,33 +240,33 @@ def _create_round_hooks(
                 noise_multiplier=user_noise_multiplier,
                 num_sampled_clients=fed.cohort_size,
             )
-            recorder.attach_user_dp(wrapper)
+            session.attach_user_dp(wrapper)
             return wrapper
 
     strategy = create_strategy(
         fed.strategy,
         num_clients=fed.num_clients,
         fraction_train=fed.fraction_train,
-        on_train_replies=recorder.on_train_replies,
-        configure_round=recorder.configure_round,
+        on_train_replies=session.on_train_replies,
+        configure_round=session.configure_round,
         wrap=wrap,
-        on_release=recorder.on_release,
+        on_release=session.on_release,
         cohorts=cohorts,
         noise_seed=None if spec.dp_sgd.secure_mode or user is None else spec.seed,
         round_offset=round_offset,
         **fed.options,
     )
-    recorder.attach_server(strategy)
+    session.attach_server(strategy)
     return strategy
 
 
 def _create_evaluate_fn(
-    recorder: RunSession, *, round_offset: int, resuming: bool
+    session: RunSession, *, round_offset: int, resuming: bool
 ) -> Callable[[int, ArrayRecord], MetricRecord | None]:
-    """Central evaluation for ``strategy.start``: the recorder's, at the run's round numbers.
+    """Central evaluation for ``strategy.start``: the session's, at the run's round numbers.
 
     Args:
-        recorder: evaluates the global model and records the round.
+        session: evaluates the global model and records the round.
         round_offset: rounds already completed (added to Flower's round number).
         resuming: whether round 0 was evaluated before an interruption (it is
             then skipped, and the round clock starts instead).
@@ -277,8 +277,8 @@ def _create_evaluate_fn(
 
     def evaluate(server_round: int, arrays: ArrayRecord):
         if resuming and server_round == 0:  # evaluated before the interruption
-            recorder.start_round_clock()  # the next round's time starts now, after start-up
+            session.start_round_clock()  # the next round's time starts now, after start-up
             return None
-        return recorder.evaluate(server_round + round_offset, arrays)
+        return session.evaluate(server_round + round_offset, arrays)
 
     return evaluate

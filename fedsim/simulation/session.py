@@ -10,7 +10,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from fedsim.aggregation import ClientReply, FailedClient
 from fedsim.aggregation.user_dp import release_state
 from fedsim.privacy.accounting import RunPrivacy
-from fedsim.results import RoundRecord
+from fedsim.results.records import RoundRecord
 from fedsim.simulation.client_app import BLOCKED_CLIENTS_KEY
 from fedsim.simulation.recorder import RoundRecorder
 

@@ -57,7 +57,14 @@ class RunSpec:
         privacy: the budget (both levels of DP, ε, δ, σ, tiers).
         dp_sgd: how clients run Opacus DP-SGD (grad-sample mode, secure mode).
         stopping: when too few clients with sample-level budget left end the run.
+        data: the data set and how its examples are made.
+        partition: how the training set is split among the clients.
+        model: the architecture.
+        train: each client's local training.
         federation: clients, rounds, the strategy and whether it aggregates with SecAgg+.
+        simulation: where the simulation runs (Ray, resources) and the round timeout.
+        audit: the membership-inference audit of the final model.
+        faults: client failures injected on purpose.
     """
 
     name: str

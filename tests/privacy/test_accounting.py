@@ -21,11 +21,14 @@ PLAN = PrivacyEvent(1.0, 0.25, 20)  # one round: sample-level ε 9.09
 
 def accounting(user_target: float) -> RunPrivacy:
     """3 clients all sampled each round; client 0's budget (10) pays for one round only; z = 2 at q = 1."""
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     for client in range(3):
         ledger.record(client, server_round=1, event=PLAN)
     user = UserLevelAccounting(
-        ledger=ReleaseLedger(delta=1e-5), sample_rate=1.0, noise_multiplier=2.0, target_epsilon=user_target
+        ledger=ReleaseLedger(delta=1e-5, accountant="rdp"),
+        sample_rate=1.0,
+        noise_multiplier=2.0,
+        target_epsilon=user_target,
     )
     user.ledger.record(1, UserLevelRelease(2.0, 1.0))
     wrapper = wrap_user_level(
@@ -66,7 +69,10 @@ def test_state_dict_round_trips_both_ledgers_and_stopped_clients():
     run = accounting(eps(2.0, 4 / 3) + 0.01)
     run.admit(2)
     fresh = accounting(100.0)
-    fresh.ledger, fresh.user.ledger = PrivacyLedger(delta=1e-5), ReleaseLedger(delta=1e-5)
+    fresh.ledger, fresh.user.ledger = (
+        PrivacyLedger(delta=1e-5, accountant="rdp"),
+        ReleaseLedger(delta=1e-5, accountant="rdp"),
+    )
     fresh.guard = BudgetGuard(fresh.ledger, budgets=[10.0, 20.0, 20.0], plans=[PLAN] * 3)
     # Act
     fresh.load_state_dict(run.state_dict())

@@ -58,7 +58,7 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
     state = model.state_dict()
     assert set(state) == set(before)
     assert any(not torch.equal(state[k], before[k]) for k in state)
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     ledger.record(0, server_round=1, event=PrivacyEvent(1.0, private.sample_rate, result.steps))
     assert 0 < ledger.epsilon(0) < 10
 
@@ -86,7 +86,7 @@ def test_dp_round_of_the_lstm_on_kjv_text():
     state = plain_state_dict(trainable, before.keys())
     assert any(not torch.equal(state[k], before[k]) for k in before)
     # ε from the ledger is Opacus's RDP value for this history
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     ledger.record(0, server_round=1, event=PrivacyEvent(1.1, private.sample_rate, result.steps))
     assert ledger.epsilon(0) == compute_epsilon(((1.1, 0.25, 3),), delta=1e-5, accountant="rdp")
     assert 0 < ledger.epsilon(0) < 20

@@ -52,7 +52,9 @@ def test_no_ledger_ever_exceeds_its_budget(plans, budgets, schedule, accountant)
 
 
 def test_guard_rejects_a_round_other_than_planned():
-    guard = BudgetGuard(PrivacyLedger(delta=1e-5), budgets=[3.0], plans=[PrivacyEvent(1.0, 0.1, 10)])
+    guard = BudgetGuard(
+        PrivacyLedger(delta=1e-5, accountant="rdp"), budgets=[3.0], plans=[PrivacyEvent(1.0, 0.1, 10)]
+    )
     guard.check(0, PrivacyEvent(1.0, 0.1, 10))
     with pytest.raises(RuntimeError, match="not its planned"):
         guard.check(0, PrivacyEvent(1.0, 0.1, 11))
@@ -100,7 +102,7 @@ def test_expected_rounds_calibration_needs_less_noise_and_is_enforced():
     assert (plan_all.sample_rate, plan_all.steps) == (0.1, 10)
     assert plan_exp.noise_multiplier < plan_all.noise_multiplier
     # and a client sampled in 3 rounds would overspend on its 3rd: the guard stops it
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     guard = BudgetGuard(ledger, budgets=[3.0], plans=[plan_exp])
     for server_round in (1, 2):
         assert guard.blocked(server_round) == []

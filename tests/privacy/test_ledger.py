@@ -36,7 +36,7 @@ def test_ledger_matches_opacus_accountant(name, cls):
 
 def test_composition_over_rounds_not_one_round():
     # A fresh PrivacyEngine per round would report one round's ε; the ledger composes all 20.
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     for r in range(1, 21):
         ledger.record(0, server_round=r, event=PrivacyEvent(1.0, 0.05, 20))
     one_round = compute_epsilon(((1.0, 0.05, 20),), delta=1e-5, accountant="rdp")
@@ -77,7 +77,7 @@ def test_golden_values_agree_with_dp_accounting(history, rdp_eps, prv_eps):
 
 
 def test_per_client_epsilons_and_mean():
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     ledger.record(0, server_round=1, event=PrivacyEvent(1.0, 0.02, 50))
     ledger.record(1, server_round=1, event=PrivacyEvent(1.0, 0.02, 50))
     ledger.record(1, server_round=2, event=PrivacyEvent(1.0, 0.02, 50))
@@ -88,7 +88,7 @@ def test_per_client_epsilons_and_mean():
 
 
 def test_duplicate_round_is_rejected():
-    ledger = PrivacyLedger(delta=1e-5)
+    ledger = PrivacyLedger(delta=1e-5, accountant="rdp")
     ledger.record(0, server_round=1, event=PrivacyEvent(1.0, 0.02, 5))
     with pytest.raises(ValueError, match="already recorded round 1"):
         ledger.record(0, server_round=1, event=PrivacyEvent(1.0, 0.02, 5))
@@ -101,4 +101,4 @@ def test_zero_noise_is_infinite_epsilon():
 @pytest.mark.parametrize("bad", [dict(delta=0.0), dict(delta=1.0)])
 def test_bad_delta(bad):
     with pytest.raises(ValueError, match="delta must be in"):
-        PrivacyLedger(**bad)
+        PrivacyLedger(**bad, accountant="rdp")

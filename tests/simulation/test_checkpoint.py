@@ -89,3 +89,35 @@ def test_what_cannot_be_resumed_is_named(tmp_path, capsys, setup, message):
 def test_a_missing_directory_cannot_be_resumed(tmp_path):
     with pytest.raises(RunDirError, match="no such run directory"):
         read_checkpoint(tmp_path / "nope")
+
+
+def test_a_version_1_checkpoint_is_read_in_todays_layout(tmp_path):
+    # Arrange: the state fedsim wrote before the privacy accounting had its own (FedAvgM, one round)
+    momentum = [torch.ones(2)]
+    v1 = {
+        "round": 1,
+        "rounds": [],
+        "ledger": [(0, 1, 1.1, 0.25, 20)],
+        "user_ledger": [(1, 2.0, 1.0, 1)],
+        "stopped_round": {2: 1},
+        "rounds_trained": {0: 1},
+        "first_error": None,
+        "momentum": momentum,
+        "clipping": {},
+    }
+    scenario = {"name": "x", "federation": {"strategy": "fedavgm"}}
+    torch.save(
+        {"version": 1, "scenario": scenario, "state": v1, "arrays": {}, "wall_s": 3.0},
+        tmp_path / "checkpoint.pt",
+    )
+    # Act
+    state = read_checkpoint(tmp_path).state
+    fresh = session(user_target=100.0)
+    fresh.privacy.ledger._history.clear()
+    fresh.privacy.user.ledger._history.clear()
+    fresh.load_state_dict(state)
+    # Assert
+    assert fresh.privacy.ledger.state_dict() == [(0, 1, 1.1, 0.25, 20)]
+    assert fresh.privacy.user.ledger.history() == [(1, UserLevelRelease(2.0, 1.0))]
+    assert fresh.privacy.guard.stopped_round == {2: 1} and fresh.recorder.rounds_trained == {0: 1}
+    assert torch.equal(state["server"]["strategy"]["momentum_vector"][0], momentum[0])

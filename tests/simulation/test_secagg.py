@@ -172,7 +172,7 @@ def _run(specs, recorder, initial, **kwargs):
     from fedsim.simulation.run import backend_config, client_task
 
     run_simulation(
-        server_app=create_secagg_server_app(specs, recorder=recorder, initial_arrays=initial, **kwargs),
+        server_app=create_secagg_server_app(specs, session=recorder, initial_arrays=initial, **kwargs),
         client_app=create_secagg_client_app(client_task(specs), user_dp=kwargs.get("user_dp")),
         num_supernodes=specs.federation.num_clients,
         backend_name="ray",

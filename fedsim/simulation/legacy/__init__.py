@@ -4,7 +4,7 @@ SecAgg+ (Bell et al. 2020, "Secure Single-Server Aggregation with
 (Poly)Logarithmic Overhead", https://eprint.iacr.org/2020/704): the server
 learns only the clients' weighted sum, never one client's model. This path runs
 the same client training (:func:`fedsim.simulation.client_app.client_round`)
-and server bookkeeping (the recorder) as the Message-API path.
+and server bookkeeping (the run session) as the Message-API path.
 
 Modules: :mod:`~fedsim.simulation.legacy.settings` (protocol parameters and
 the quantisation error bound), :mod:`~fedsim.simulation.legacy.server` (the

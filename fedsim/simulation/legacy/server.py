@@ -3,7 +3,7 @@
 Flower 1.42 implements SecAgg+ (Bell et al. 2020, https://eprint.iacr.org/2020/704)
 only in its legacy API (``SecAggPlusWorkflow`` in a ``DefaultWorkflow`` on a
 ``LegacyContext``), so this path runs the same server bookkeeping (the
-recorder) as the Message-API path through a legacy strategy
+session) as the Message-API path through a legacy strategy
 (:func:`fedsim.aggregation.legacy.create_legacy_strategy`).
 """
 
@@ -20,11 +20,12 @@ from flwr.serverapp import Grid, ServerApp
 from fedsim.aggregation import FailedClient
 from fedsim.aggregation.legacy import create_legacy_strategy
 from fedsim.privacy.accounting import RunStopped
-from fedsim.simulation.legacy.settings import SecAggSettings, _largest_weight
+from fedsim.simulation.legacy.settings import SecAggSettings, largest_weight
+from fedsim.simulation.session import RunSession
 from fedsim.simulation.spec import RunSpec
 
 NO_AGGREGATE_REASON = "SecAgg+ round produced no aggregate (see Flower's log)"
-"""The failure reported for a round that ended without an aggregate and without telling the recorder."""
+"""The failure reported for a round that ended without an aggregate and without telling the session."""
 
 
 def run_secagg(
@@ -32,7 +33,7 @@ def run_secagg(
     context: Context,
     *,
     spec: RunSpec,
-    recorder,
+    session: RunSession,
     initial_arrays: ArrayRecord,
     secagg: SecAggSettings | None = None,
     user_dp: tuple[float, float] | None = None,
@@ -42,7 +43,7 @@ def run_secagg(
     Pipeline:
 
     1. check that the federation suits SecAgg+ (:func:`_check_federation`);
-    2. create the legacy strategy (FedAvg or FedAvgM) with the recorder's hooks,
+    2. create the legacy strategy (FedAvg or FedAvgM) with the session's hooks,
        sampling ``max(int(num_clients * fraction_train), 1)`` clients a round;
        with ``user_dp``, wrap it in Flower's
        ``DifferentialPrivacyClientSideFixedClipping``: clients clip their update
@@ -52,28 +53,28 @@ def run_secagg(
     3. run Flower's ``DefaultWorkflow`` with ``SecAggPlusWorkflow`` as its fit
        step (:func:`_create_fit_step`): round 0 evaluation, then per round the
        four SecAgg+ stages (setup, share keys, collect masked vectors — where
-       clients train —, unmask), the recorder's reply hook, the average, and
+       clients train —, unmask), the session's reply hook, the average, and
        central evaluation;
-    4. end quietly when the recorder raises :class:`RunStopped` before a round.
+    4. end quietly when the session raises :class:`RunStopped` before a round.
 
-    A round that yields no aggregate without telling the recorder (SecAgg+
+    A round that yields no aggregate without telling the session (SecAgg+
     halts when fewer than ``reconstruction_threshold`` neighbours answer;
     Flower's DP wrapper drops any round with a failed client) is reported to
-    the recorder as a round with one failed client (:data:`NO_AGGREGATE_REASON`),
+    the session as a round with one failed client (:data:`NO_AGGREGATE_REASON`),
     instead of passing silently with the old model.
 
     The server sees only the sum, but with ``user_dp`` it adds the noise after
     unmasking, so it sees the un-noised mean (central DP, trusted server).
     Flower's noise std assumes a uniform average over the cohort: with
     ``user_dp`` every client counts once (its ``weight`` is 1), and a skipped
-    client (weight 0) is left out, as on the Message-API path; the recorder
+    client (weight 0) is left out, as on the Message-API path; the session
     accounts the round with the noise it really had.
 
     Args:
         grid: the ServerApp's grid.
         context: the ServerApp's context.
         spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
-        recorder: the run's recorder (``configure_round``, ``on_train_replies``,
+        session: the run's session (``configure_round``, ``on_train_replies``,
             ``on_release``, ``attach_user_dp``, ``evaluate``).
         initial_arrays: the initial global model.
         secagg: protocol parameters (default :class:`SecAggSettings`).
@@ -88,18 +89,18 @@ def run_secagg(
     """
     settings = secagg or SecAggSettings()
     _check_federation(spec, user_dp=user_dp)  # 1
-    reports = _CountedReplies(recorder)
+    reports = _CountedReplies(session)
     strategy = _create_strategy(  # 2
-        spec, recorder=recorder, initial_arrays=initial_arrays, user_dp=user_dp, on_train_replies=reports
+        spec, session=session, initial_arrays=initial_arrays, user_dp=user_dp, on_train_replies=reports
     )
-    secagg_step = settings.create_workflow(max_weight=_largest_weight(spec, uniform=user_dp is not None))
+    secagg_step = settings.create_workflow(max_weight=largest_weight(spec, uniform=user_dp is not None))
     workflow = DefaultWorkflow(fit_workflow=_create_fit_step(secagg_step, reports=reports))  # 3
     config = ServerConfig(num_rounds=spec.federation.rounds)
     legacy_context = LegacyContext(context, config=config, strategy=strategy)
     try:
         workflow(grid, legacy_context)
     except RunStopped:  # 4
-        pass  # the recorder holds the reason; the run ends after its last full round
+        pass  # the session holds the reason; the run ends after its last full round
 
 
 def _check_federation(spec: RunSpec, *, user_dp: tuple[float, float] | None) -> None:
@@ -122,30 +123,30 @@ def _check_federation(spec: RunSpec, *, user_dp: tuple[float, float] | None) -> 
 
 
 class _CountedReplies:
-    """The recorder's ``on_train_replies``, counting the rounds it was called for."""
+    """The session's ``on_train_replies``, counting the rounds it was called for."""
 
-    def __init__(self, recorder) -> None:
-        self.recorder = recorder
+    def __init__(self, session) -> None:
+        self.session = session
         self.rounds = 0
 
     def __call__(self, replies: list, failed: list) -> None:
         self.rounds += 1
-        self.recorder.on_train_replies(replies, failed)
+        self.session.on_train_replies(replies, failed)
 
 
 def _create_strategy(
     spec: RunSpec,
     *,
-    recorder,
+    session: RunSession,
     initial_arrays: ArrayRecord,
     user_dp: tuple[float, float] | None,
     on_train_replies: Callable[[list, list], None],
 ):
-    """The legacy strategy with the recorder's hooks, DP-wrapped under ``user_dp``.
+    """The legacy strategy with the session's hooks, DP-wrapped under ``user_dp``.
 
     Args:
         spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
-        recorder: the run's recorder (it is shown the DP wrapper, which it accounts by).
+        session: the run's session (it is shown the DP wrapper, which it accounts by).
         initial_arrays: the initial global model.
         user_dp: ``(noise_multiplier, clipping_norm)``, or None (as in :func:`run_secagg`).
         on_train_replies: receives each round's replies and failures.
@@ -160,9 +161,9 @@ def _create_strategy(
         fraction_train=fed.fraction_train,
         initial_arrays=initial_arrays,
         on_train_replies=on_train_replies,
-        configure_round=recorder.configure_round,
-        evaluate_fn=recorder.evaluate,
-        on_release=recorder.on_release,
+        configure_round=session.configure_round,
+        evaluate_fn=session.evaluate,
+        on_release=session.on_release,
         **fed.options,
     )
     if user_dp is None:
@@ -174,12 +175,12 @@ def _create_strategy(
         clipping_norm=clipping_norm,
         num_sampled_clients=fed.cohort_size,
     )
-    recorder.attach_user_dp(wrapper)  # accounts each round's release
+    session.attach_user_dp(wrapper)  # accounts each round's release
     return wrapper
 
 
 def _create_fit_step(secagg_step, *, reports: _CountedReplies) -> Callable[[Grid, Context], None]:
-    """The workflow's fit step: one SecAgg+ round, reported as failed if it told the recorder nothing.
+    """The workflow's fit step: one SecAgg+ round, reported as failed if it told the session nothing.
 
     Args:
         secagg_step: Flower's ``SecAggPlusWorkflow``.
@@ -193,7 +194,7 @@ def _create_fit_step(secagg_step, *, reports: _CountedReplies) -> Callable[[Grid
         before = reports.rounds
         secagg_step(step_grid, step_context)
         if reports.rounds == before:  # halted, or dropped by the DP wrapper
-            reports.recorder.on_train_replies([], [FailedClient(None, NO_AGGREGATE_REASON)])
+            reports.session.on_train_replies([], [FailedClient(None, NO_AGGREGATE_REASON)])
 
     return fit_step
 
@@ -201,7 +202,7 @@ def _create_fit_step(secagg_step, *, reports: _CountedReplies) -> Callable[[Grid
 def create_secagg_server_app(
     spec: RunSpec,
     *,
-    recorder,
+    session: RunSession,
     initial_arrays: ArrayRecord,
     secagg: SecAggSettings | None = None,
     user_dp: tuple[float, float] | None = None,
@@ -210,7 +211,7 @@ def create_secagg_server_app(
 
     Args:
         spec: as for :func:`run_secagg`.
-        recorder: as for :func:`run_secagg`.
+        session: as for :func:`run_secagg`.
         initial_arrays: as for :func:`run_secagg`.
         secagg: as for :func:`run_secagg`.
         user_dp: as for :func:`run_secagg`.
@@ -226,7 +227,7 @@ def create_secagg_server_app(
             grid,
             context,
             spec=spec,
-            recorder=recorder,
+            session=session,
             initial_arrays=initial_arrays,
             secagg=secagg,
             user_dp=user_dp,

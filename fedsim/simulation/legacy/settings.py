@@ -125,7 +125,7 @@ def quantization_error_bound(
     return n * (1 + 2.5 * q / 2**24) * step / d_total + n * spread / (2 * q * d_total) + c / 2**24
 
 
-def _largest_weight(spec: RunSpec, *, uniform: bool) -> float:
+def largest_weight(spec: RunSpec, *, uniform: bool) -> float:
     """``M``: the largest weight a client of this federation reports (1 when clients count once).
 
     Args:
