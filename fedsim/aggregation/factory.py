@@ -8,7 +8,7 @@ from flwr.serverapp.strategy import Strategy
 
 from fedsim.aggregation.cohorts import Cohorts
 from fedsim.aggregation.hooks import RoundHooks
-from fedsim.aggregation.registry import get_strategy_entry
+from fedsim.aggregation.registry import StrategyEntry, get_strategy_entry
 from fedsim.aggregation.replies import WEIGHT_KEY, ReleaseCallback, ReplyCallback, RoundConfigCallback
 
 
@@ -28,27 +28,22 @@ def create_strategy(
 ) -> RoundHooks:
     """Create a Flower strategy that trains ``fraction_train`` of ``num_clients`` per round.
 
-    The strategy averages the replies weighted by their ``"weight"`` metric
-    (examples; 1 under user-level DP). Client-side evaluation is off
-    (``fraction_evaluate=0``): the server evaluates the global model on the
-    held-out test set instead.
+    The strategy averages the replies weighted by their ``"weight"`` metric (examples; 1 under
+    user-level DP). Client-side evaluation is off (``fraction_evaluate=0``): the server evaluates
+    the global model on the held-out test set instead.
 
     Args:
         name: one of :func:`fedsim.aggregation.available_strategies`.
         num_clients: clients registered in the federation (≥ 1).
         fraction_train: share of clients sampled per round, in ``(0, 1]``; at
             least one client is always sampled.
-        on_train_replies: receives each round's replies before aggregation.
-        configure_round: returns extra train-config entries for a round (e.g. the
-            clients whose privacy budget is spent); may raise to end the run.
-        wrap: wraps the Flower strategy (e.g. in a DP-FedAvg wrapper); the hooks
-            stay outermost.
-        on_release: called with the round and the number of updates averaged
-            after each released aggregate.
-        cohorts: seeded cohort sampling (the inner strategy then trains every
-            node it is shown), or None for Flower's unseeded sampling.
-        noise_seed: seeds the server-side DP noise per round, or None.
-        round_offset: rounds completed before this strategy starts (resume).
+        wrap: wraps the Flower strategy (e.g. in a DP-FedAvg wrapper); the hooks stay outermost.
+        on_train_replies: as for :class:`RoundHooks` (each round's replies, before aggregation).
+        configure_round: as for :class:`RoundHooks` (extra train-config entries; may raise to end the run).
+        on_release: as for :class:`RoundHooks` (the round and the number of updates averaged).
+        cohorts: as for :class:`RoundHooks`; the inner strategy then trains every node it is shown.
+        noise_seed: as for :class:`RoundHooks` (seeds the server-side DP noise per round, or None).
+        round_offset: as for :class:`RoundHooks` (rounds completed before this strategy starts; resume).
         **options: strategy-specific constructor arguments (the registry entry's
             ``options``), e.g. FedAvgM's ``server_learning_rate`` and ``server_momentum``.
 
@@ -64,15 +59,7 @@ def create_strategy(
         ('FedAvg', {'strategy': {}, 'clipping': {}})
     """
     entry = get_strategy_entry(name)
-    strategy = entry.message_api(
-        fraction_train=1.0 if cohorts else fraction_train,
-        fraction_evaluate=0.0,
-        min_train_nodes=1,
-        min_evaluate_nodes=0,
-        min_available_nodes=1 if cohorts else num_clients,
-        weighted_by_key=WEIGHT_KEY,
-        **options,
-    )
+    strategy = _inner_strategy(entry, num_clients, fraction_train, seeded=bool(cohorts), options=options)
     return RoundHooks(
         wrap(strategy) if wrap else strategy,
         entry=entry,
@@ -82,4 +69,19 @@ def create_strategy(
         cohorts=cohorts,
         noise_seed=noise_seed,
         round_offset=round_offset,
+    )
+
+
+def _inner_strategy(
+    entry: StrategyEntry, num_clients: int, fraction_train: float, *, seeded: bool, options: dict
+) -> Strategy:
+    """The entry's Message-API strategy; with seeded cohorts it trains every node it is shown."""
+    return entry.message_api(
+        fraction_train=1.0 if seeded else fraction_train,
+        fraction_evaluate=0.0,
+        min_train_nodes=1,
+        min_evaluate_nodes=0,
+        min_available_nodes=1 if seeded else num_clients,
+        weighted_by_key=WEIGHT_KEY,
+        **options,
     )

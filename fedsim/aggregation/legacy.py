@@ -81,6 +81,65 @@ def _failure_reason(failure) -> str:
     return str(failure[1].status.message)
 
 
+class _LegacyHooks:
+    """fedsim's config, reply and evaluation hooks, mixed in before a legacy Flower strategy class."""
+
+    def __init__(
+        self,
+        *,
+        initial_arrays: ArrayRecord,
+        on_train_replies: ReplyCallback,
+        evaluate_fn: EvaluateFn,
+        configure_round: RoundConfigCallback,
+        on_release: ReleaseCallback | None = None,
+        **kwargs,
+    ) -> None:
+        initial = initial_arrays.to_numpy_ndarrays()
+        self._keys = list(initial_arrays.keys())
+        self._dtypes = [a.dtype for a in initial]
+        super().__init__(
+            initial_parameters=ndarrays_to_parameters(initial),
+            on_fit_config_fn=lambda server_round: encode_fit_config(
+                {
+                    SERVER_ROUND_KEY: server_round,
+                    ARRAY_KEYS_KEY: self._keys,
+                    **configure_round(server_round),  # called before sampling; may end the run
+                }
+            ),
+            **kwargs,
+        )
+        self._on_train_replies = on_train_replies
+        self._evaluate_fn = evaluate_fn
+        self._on_release = on_release
+
+    def aggregate_fit(self, server_round: int, results: list, failures: list):
+        """Report every reply and failure, then average the replies that trained (None if none did)."""
+        replies = [
+            ClientReply(server_round, int(r.metrics["partition-id"]), dict(r.metrics)) for _, r in results
+        ]
+        self._on_train_replies(replies, [FailedClient(None, _failure_reason(f)) for f in failures])
+        trained = [(proxy, res) for proxy, res in results if is_aggregated(res.metrics)]
+        if not trained:  # every reply has weight 0 (skipped clients): the global model stays
+            return None, {}
+        parameters, metrics = super().aggregate_fit(server_round, trained, failures)
+        if parameters is None:
+            return None, metrics
+        if self._on_release is not None:  # a DP wrapper around this strategy noises what it returns
+            self._on_release(server_round, len(trained))
+        arrays = parameters_to_ndarrays(parameters)  # back to the model's dtypes (float64 after SecAgg+)
+        cast = [np.asarray(a, dtype=d) for a, d in zip(arrays, self._dtypes, strict=True)]
+        return ndarrays_to_parameters(cast), metrics
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]]:
+        """Evaluate the global model centrally on its named arrays: ``(loss, metrics)``."""
+        arrays = parameters_to_ndarrays(parameters)
+        record = ArrayRecord(
+            array_dict={k: Array(np.asarray(a)) for k, a in zip(self._keys, arrays, strict=True)}
+        )
+        metrics = dict(self._evaluate_fn(server_round, record))
+        return float(metrics.get("loss", float("nan"))), metrics
+
+
 @cache
 def _with_legacy_hooks(base: type) -> type:
     """Subclass a legacy Flower strategy with fedsim's config, reply and evaluation hooks.
@@ -91,65 +150,9 @@ def _with_legacy_hooks(base: type) -> type:
         base: a legacy Flower strategy class (``flwr.server.strategy``).
 
     Returns:
-        The hooked subclass, named as ``base``.
+        The hooked subclass (:class:`_LegacyHooks` before ``base``), named as ``base``.
     """
-
-    class Hooked(base):  # type: ignore[misc, valid-type]
-        def __init__(
-            self,
-            *,
-            initial_arrays: ArrayRecord,
-            on_train_replies: ReplyCallback,
-            evaluate_fn: EvaluateFn,
-            configure_round: RoundConfigCallback,
-            on_release: ReleaseCallback | None = None,
-            **kwargs,
-        ) -> None:
-            initial = initial_arrays.to_numpy_ndarrays()
-            self._keys = list(initial_arrays.keys())
-            self._dtypes = [a.dtype for a in initial]
-            super().__init__(
-                initial_parameters=ndarrays_to_parameters(initial),
-                on_fit_config_fn=lambda server_round: encode_fit_config(
-                    {
-                        SERVER_ROUND_KEY: server_round,
-                        ARRAY_KEYS_KEY: self._keys,
-                        **configure_round(server_round),  # called before sampling; may end the run
-                    }
-                ),
-                **kwargs,
-            )
-            self._on_train_replies = on_train_replies
-            self._evaluate_fn = evaluate_fn
-            self._on_release = on_release
-
-        def aggregate_fit(self, server_round: int, results: list, failures: list):
-            replies = [
-                ClientReply(server_round, int(r.metrics["partition-id"]), dict(r.metrics)) for _, r in results
-            ]
-            self._on_train_replies(replies, [FailedClient(None, _failure_reason(f)) for f in failures])
-            trained = [(proxy, res) for proxy, res in results if is_aggregated(res.metrics)]
-            if not trained:  # every reply has weight 0 (skipped clients): the global model stays
-                return None, {}
-            parameters, metrics = super().aggregate_fit(server_round, trained, failures)
-            if parameters is None:
-                return None, metrics
-            if self._on_release is not None:  # a DP wrapper around this strategy noises what it returns
-                self._on_release(server_round, len(trained))
-            arrays = parameters_to_ndarrays(parameters)  # back to the model's dtypes (float64 after SecAgg+)
-            cast = [np.asarray(a, dtype=d) for a, d in zip(arrays, self._dtypes, strict=True)]
-            return ndarrays_to_parameters(cast), metrics
-
-        def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]]:
-            arrays = parameters_to_ndarrays(parameters)
-            record = ArrayRecord(
-                array_dict={k: Array(np.asarray(a)) for k, a in zip(self._keys, arrays, strict=True)}
-            )
-            metrics = dict(self._evaluate_fn(server_round, record))
-            return float(metrics.get("loss", float("nan"))), metrics
-
-    Hooked.__name__ = Hooked.__qualname__ = base.__name__
-    return Hooked
+    return type(base.__name__, (_LegacyHooks, base), {"__module__": __name__, "__qualname__": base.__name__})
 
 
 def legacy_strategies() -> list[str]:

@@ -4,6 +4,17 @@ Members are training examples of clients that trained at least once (their
 data reached the model); non-members are test examples, which no client holds.
 The two sets have the same size, drawn at random with the audit's seed. The
 attacks are :data:`fedsim.audit.registry.ATTACKS`, in that order.
+
+Pipeline of :func:`run_audit`:
+
+1. draw ``m = min(max_examples, len(member_pool), len(test_set))`` members
+   from ``member_pool`` and ``m`` non-members from ``test_set``;
+2. each attack that applies (:func:`fedsim.audit.create_attacks`), in run
+   order, scores them (the loss attack before LiRA trains its shadow models);
+3. per attack: AUC, TPR at 1 % and 0.1 % FPR and the empirical ε lower bound
+   at ``delta`` (:func:`fedsim.audit.attack_metrics`), each at confidence
+   ``1 - (1 - confidence) / attacks`` over the attacks that apply, so that all
+   hold together with probability ≥ ``confidence`` (Bonferroni).
 """
 
 from __future__ import annotations
@@ -41,16 +52,7 @@ def run_audit(
 ) -> AuditSummary:
     """Attack ``model`` with every attack ``spec`` asks for, and summarise each.
 
-    Pipeline:
-
-    1. draw ``m = min(max_examples, len(member_pool), len(test_set))`` members
-       from ``member_pool`` and ``m`` non-members from ``test_set``;
-    2. each attack that applies (:func:`fedsim.audit.create_attacks`), in run
-       order, scores them (the loss attack before LiRA trains its shadow models);
-    3. per attack: AUC, TPR at 1 % and 0.1 % FPR and the empirical ε lower bound
-       at ``delta`` (:func:`fedsim.audit.attack_metrics`), each at confidence
-       ``1 - (1 - confidence) / attacks`` over the attacks that apply, so that all
-       hold together with probability ≥ ``confidence`` (Bonferroni).
+    The steps (draw, score, Bonferroni-corrected metrics) are the module docstring's pipeline.
 
     Args:
         model: the trained global model (logits ``(B, K)``).
@@ -77,17 +79,7 @@ def run_audit(
     context = _draw(  # 1
         model, member_pool=member_pool, test_set=test_set, spec=spec, device=device, shadow=shadow
     )
-    attacks = create_attacks(spec)
-    each = 1 - (1 - spec.confidence) / len(attacks)  # Bonferroni over the attacks that apply
-    results, notes = [], []
-    for attack in attacks:
-        outcome = attack.scores(context)  # 2
-        if isinstance(outcome, str):
-            notes.append(outcome)
-        else:  # 3
-            results.append(
-                attack_metrics(*outcome, attack=attack.name, delta=delta, confidence=each, seed=spec.seed)
-            )
+    results, notes = _attack(context, spec=spec, delta=delta)  # 2, 3
     m = len(context.members)
     return AuditSummary(
         members=m,
@@ -140,6 +132,22 @@ def _draw(
         device=device,
         **shadow,
     )
+
+
+def _attack(context: AttackContext, *, spec: AuditSpec, delta: float) -> tuple[list, list[str]]:
+    """Run each attack that applies, in order: its metrics, or a note saying why it was not run."""
+    attacks = create_attacks(spec)
+    each = 1 - (1 - spec.confidence) / len(attacks)  # Bonferroni over the attacks that apply
+    results, notes = [], []
+    for attack in attacks:
+        outcome = attack.scores(context)  # 2
+        if isinstance(outcome, str):
+            notes.append(outcome)
+        else:  # 3
+            results.append(
+                attack_metrics(*outcome, attack=attack.name, delta=delta, confidence=each, seed=spec.seed)
+            )
+    return results, notes
 
 
 def _shadow_training(spec: AuditSpec, federation: ShadowFederation | None) -> str | None:

@@ -17,6 +17,17 @@ from fedsim.commands.output import (
 )
 
 
+def print_header(scenario, console: Console) -> None:
+    """The run's first line: its name, data set, model, clients, split, rounds and protections."""
+    f = scenario.federation
+    console.print(
+        f"[bold]{escape(scenario.name)}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
+        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, "
+        f"{escape(describe_privacy(scenario.privacy))}",
+        highlight=False,
+    )
+
+
 def progress_printer(console: Console, *, rounds: int):
     """A callback that prints one line per round record: accuracy, loss, ε, clients and seconds."""
 
@@ -61,40 +72,49 @@ def execute_run(
         verbose: show Flower's and Ray's logs and tracebacks.
         source: the scenario file's name, for error messages.
         failure: if given, the error message of a failed run is appended to it.
-        resume: the :class:`fedsim.simulation.checkpoint.Checkpoint` of the
-            interrupted run in ``out_dir`` to continue, or None to start afresh.
+        resume: the interrupted run's :class:`~fedsim.simulation.checkpoint.Checkpoint`, or None.
 
     Returns:
         The exit code: 0, 1 (the run failed; no result written, its progress
         kept for ``--resume``) or 2 (bad input).
     """
 
-    def fail(err: object, code: int, prefix: str = "") -> int:
+    def fail(err: object, code: int, prefix: str = "") -> int:  # prints, keeps the message, returns the code
         print_error(errors, err, prefix=prefix)
         if failure is not None:
             failure.append(prefix + str(err))
         return code
 
-    from fedsim.commands.run import run_scenario
-    from fedsim.report import render_report
-    from fedsim.results import save_run
     from fedsim.results.store import RunDirError, check_writable_run_dir
-    from fedsim.simulation.backend import ConfigurationError
 
     try:
         check_writable_run_dir(out_dir, progress=resume is not None)
     except (RunDirError, OSError) as err:
         return fail(err, EXIT_BAD_INPUT)
-    f = scenario.federation
-    console.print(
-        f"[bold]{escape(scenario.name)}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
-        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, "
-        f"{escape(describe_privacy(scenario.privacy))}",
-        highlight=False,
+    print_header(scenario, console)
+    return _run_save_report(
+        scenario,
+        out_dir,
+        console=console,
+        errors=errors,
+        verbose=verbose,
+        source=source,
+        fail=fail,
+        resume=resume,
     )
 
-    on_round = progress_printer(console, rounds=f.rounds)
 
+def _run_save_report(
+    scenario, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str, fail, resume
+) -> int:
+    """Run the scenario, save its folder, render its report and print its outcome; the exit code."""
+    from fedsim.commands.run import run_scenario
+    from fedsim.report import render_report
+    from fedsim.results import save_run
+    from fedsim.results.store import RunDirError
+    from fedsim.simulation.backend import ConfigurationError
+
+    on_round = progress_printer(console, rounds=scenario.federation.rounds)
     try:
         if resume is not None:
             console.print(f"  resuming after round {resume.round}", highlight=False)

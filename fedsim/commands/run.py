@@ -14,6 +14,7 @@ from fedsim.commands.summary import build_summary, client_records
 from fedsim.data import ArrayDataset, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import partition_stats
+from fedsim.privacy.accounting import RunPrivacy
 from fedsim.privacy.setup import PrivacySetupError, create_run_privacy
 from fedsim.results import RoundRecord, RunResult
 from fedsim.scenario import Scenario, build_run_spec
@@ -81,38 +82,32 @@ def run_scenario(
     run_dir: Path | None = None,
     resume: Checkpoint | None = None,
 ) -> RunResult:
-    """Run a scenario end to end and return its results.
-
-    With ``run_dir``, the run's progress is written there after every round
-    (:mod:`fedsim.simulation.checkpoint`); the final results are left to the
-    caller (:func:`fedsim.results.save_run`).
-
-    Pipeline:
+    """Run a scenario end to end and return its results, in six steps.
 
     1. build each layer's spec from the scenario and check the resources;
     2. load the data, split it among clients, build the seeded initial model;
-    3. create the privacy accounting (plans, budgets, user-level calibration),
-       refusing settings that cannot work before anything trains;
-    4. create the session (round records, privacy, checkpoints), restored from
-       the checkpoint when resuming;
+    3. create the privacy accounting, refusing settings that cannot work;
+    4. create the session (records, privacy, checkpoints), restored when resuming;
     5. run the rounds through Flower and Ray (:func:`fedsim.simulation.run.simulate`);
     6. audit the final global model, assemble the typed summary and the :class:`RunResult`.
 
     Args:
         scenario: a validated scenario.
         verbose: show Flower and Ray logs.
-        on_round: called after each round with its record (progress display).
-        run_dir: where to write per-round progress and checkpoints, or None.
-        resume: the checkpoint of an interrupted run of this scenario, to continue from.
+        on_round: called with each round's record (progress display), or None.
+        run_dir: where to write per-round progress and checkpoints, or None
+            (the caller saves the final results: :func:`fedsim.results.save_run`).
+        resume: the checkpoint of an interrupted run of this scenario to continue, or None.
 
     Raises:
-        ConfigurationError: before anything trains: data set not installed,
-            impossible split, resources this machine lacks, privacy settings that
-            cannot work, or a resume of a SecAgg+ run.
-        fedsim.simulation.run.SimulationError: if the run stopped before its last
-            round, or every sampled client failed in every round.
+        ConfigurationError: before anything trains: data set not installed, impossible
+            split, resources this machine lacks, privacy settings that cannot work,
+            or a resume of a SecAgg+ run.
+        fedsim.simulation.run.SimulationError: if the run stopped before its last round,
+            or every sampled client failed in every round.
     """
-    start = time.perf_counter()
+    start, earlier_s = time.perf_counter(), resume.wall_s if resume is not None else 0.0
+    wall_s = lambda: earlier_s + time.perf_counter() - start  # noqa: E731 - the run's clock, resumed
     quiet_logging(verbose)
     spec = build_run_spec(scenario)  # 1
     backend = backend_config(spec.simulation, verbose=verbose)
@@ -121,36 +116,62 @@ def run_scenario(
         privacy = create_run_privacy(round_planner(spec), sizes=data.sizes, stopping=spec.stopping)
     except PrivacySetupError as err:
         raise ConfigurationError(str(err)) from err
-    offset, earlier_s = (resume.round, resume.wall_s) if resume is not None else (0, 0.0)
-    session = RunSession(  # 4
-        recorder=RoundRecorder(test_set=data.test_set, model=data.model, device=get_device()),
-        privacy=privacy,
-        on_round=on_round or (lambda record: None),
-    )
+    session = _create_session(scenario, spec, data=data, privacy=privacy, on_round=on_round)  # 4
     if resume is not None:
         session.load_state_dict(resume.state)
     if run_dir is not None and not spec.federation.secure_aggregation:  # SecAgg+ runs cannot resume
-        resolved = scenario.to_toml_dict()
-        session.on_checkpoint = lambda state, arrays: write_checkpoint(
-            run_dir, Checkpoint(resolved, state, arrays, earlier_s + time.perf_counter() - start)
-        )
+        _write_checkpoints(session, run_dir, scenario=scenario.to_toml_dict(), wall_s=wall_s)
+    offset = resume.round if resume is not None else None
     simulate(  # 5
         spec,
         session=session,
         initial_state=data.model.state_dict(),
         backend=backend,
-        round_offset=offset,
-        resuming=resume is not None,
+        round_offset=offset or 0,
+        resuming=offset is not None,
         verbose=verbose,
     )
-    clients = client_records(spec, session, sizes=data.sizes)  # 6
+    return _result(scenario, spec, session=session, data=data, wall_s=wall_s, resumed_from_round=offset)  # 6
+
+
+def _create_session(
+    scenario: Scenario, spec: RunSpec, *, data: Prepared, privacy: RunPrivacy, on_round
+) -> RunSession:
+    """The run's session: round records on the test set, and the privacy accounting."""
+    return RunSession(
+        recorder=RoundRecorder(test_set=data.test_set, model=data.model, device=get_device()),
+        privacy=privacy,
+        on_round=on_round or (lambda record: None),
+    )
+
+
+def _write_checkpoints(
+    session: RunSession, run_dir: Path, *, scenario: dict, wall_s: Callable[[], float]
+) -> None:
+    """Have ``session`` write the run's progress and checkpoint to ``run_dir`` after every round."""
+    session.on_checkpoint = lambda state, arrays: write_checkpoint(
+        run_dir, Checkpoint(scenario, state, arrays, wall_s())
+    )
+
+
+def _result(
+    scenario: Scenario,
+    spec: RunSpec,
+    *,
+    session: RunSession,
+    data: Prepared,
+    wall_s: Callable[[], float],
+    resumed_from_round: int | None,
+) -> RunResult:
+    """The finished run: client records, the audit and typed summary, the rounds and the label counts."""
+    clients = client_records(spec, session, sizes=data.sizes)
     summary = build_summary(
         spec,
         session=session,
         data=data,
         clients=clients,
-        wall_s=lambda: earlier_s + time.perf_counter() - start,
-        resumed_from_round=resume.round if resume is not None else None,
+        wall_s=wall_s,
+        resumed_from_round=resumed_from_round,
     )
     return RunResult(
         summary=summary,

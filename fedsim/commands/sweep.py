@@ -95,6 +95,50 @@ def _prepare_run_dir(run_dir: Path, scenario, console: Console):
     return resume
 
 
+def _run_entry(
+    run,
+    *,
+    run_dir: Path,
+    entry: dict,
+    manifest: dict,
+    out_dir: Path,
+    console: Console,
+    errors: Console,
+    **opts,
+) -> int:
+    """Run one grid point (resuming its checkpoint if any) and record its status in ``sweep.json``.
+
+    Args:
+        run: the :class:`fedsim.scenario.sweeps.SweepRun`.
+        run_dir: its folder.
+        entry: its entry in ``manifest``, updated here.
+        manifest: the sweep's manifest, rewritten after the run (and on Ctrl-C, as interrupted).
+        out_dir: the sweep's folder.
+        console: progress (stdout).
+        errors: error lines (stderr).
+        **opts: ``verbose`` and ``source``, as for :func:`fedsim.commands.execute.execute_run`.
+
+    Returns:
+        The run's exit code.
+    """
+    from fedsim.results.sweeps import write_sweep_manifest
+
+    resume = _prepare_run_dir(run_dir, run.scenario, console)
+    failure: list[str] = []
+    try:
+        code = execute_run(
+            run.scenario, run_dir, console=console, errors=errors, failure=failure, resume=resume, **opts
+        )
+    except KeyboardInterrupt:
+        entry["status"] = manifest["status"] = "interrupted"
+        write_sweep_manifest(out_dir, manifest)
+        raise
+    entry["status"] = "complete" if code == EXIT_OK else "failed"
+    entry["error"] = "; ".join(failure) or None
+    write_sweep_manifest(out_dir, manifest)
+    return code
+
+
 def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
     """Run every run of a sweep that is not already complete, then write the sweep report.
 
@@ -135,7 +179,7 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         print_error(errors, err)
         return EXIT_BAD_INPUT
     console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
-    worst = EXIT_OK
+    worst, opts = EXIT_OK, {"verbose": verbose, "source": source}
     for i, (run, entry) in enumerate(zip(sweep.runs, manifest["runs"], strict=True), start=1):  # 2
         run_dir = out_dir / entry["dir"]
         if _same_scenario(run_dir, run.scenario):
@@ -143,28 +187,9 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
             entry["status"] = "complete"
             continue
         console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
-        resume = _prepare_run_dir(run_dir, run.scenario, console)
-        failure: list[str] = []
-        try:
-            code = execute_run(
-                run.scenario,
-                run_dir,
-                console=console,
-                errors=errors,
-                verbose=verbose,
-                source=source,
-                failure=failure,
-                resume=resume,
-            )
-        except KeyboardInterrupt:
-            entry["status"] = "interrupted"
-            manifest["status"] = "interrupted"
-            write_sweep_manifest(out_dir, manifest)
-            raise
-        entry["status"] = "complete" if code == EXIT_OK else "failed"
-        entry["error"] = "; ".join(failure) or None
+        where = {"run_dir": run_dir, "entry": entry, "manifest": manifest, "out_dir": out_dir}
+        code = _run_entry(run, **where, console=console, errors=errors, **opts)
         worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
-        write_sweep_manifest(out_dir, manifest)
     manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
     write_sweep_manifest(out_dir, manifest)
     report = render_sweep_report(out_dir)  # 3

@@ -186,6 +186,32 @@ def _quiet(name: str):
         yield
 
 
+def _check_split(labels: np.ndarray, spec: PartitionSpec, groups: np.ndarray | None) -> None:
+    """Raise :class:`ValueError` for a split that cannot be made, before any partitioner runs."""
+    n = len(labels)
+    if spec.num_partitions > n:
+        raise ValueError(f"cannot split {n} examples among {spec.num_partitions} clients")
+    if spec.name == "natural-id":
+        if groups is None:
+            raise ValueError(
+                "natural-id needs a data set with natural users (a writer, book or role per row)"
+            )
+        users = len(np.unique(groups))
+        if users != spec.num_partitions:
+            raise ValueError(
+                f"natural-id gives one client per user: the data has {users} user{'s' * (users != 1)}, "
+                f"so the number of clients must be {users}, not {spec.num_partitions} "
+                f"(set federation.num-clients = {users})"
+            )
+    if spec.name == "pathological":
+        classes = len(np.unique(labels))
+        if spec.classes_per_client > classes:
+            raise ValueError(
+                f"pathological: {spec.classes_per_client} classes per client, but the data has {classes} "
+                "(lower data.classes-per-client)"
+            )
+
+
 def partition(
     labels: np.ndarray, spec: PartitionSpec, *, groups: np.ndarray | None = None
 ) -> list[np.ndarray]:
@@ -219,30 +245,11 @@ def partition(
     import datasets
 
     datasets.disable_progress_bars()
+    _check_split(labels, spec, groups)
     n = len(labels)
-    if spec.num_partitions > n:
-        raise ValueError(f"cannot split {n} examples among {spec.num_partitions} clients")
     columns = {"index": np.arange(n, dtype=np.int64), "label": np.asarray(labels, dtype=np.int64)}
     if spec.name == "natural-id":
-        if groups is None:
-            raise ValueError(
-                "natural-id needs a data set with natural users (a writer, book or role per row)"
-            )
-        users = len(np.unique(groups))
-        if users != spec.num_partitions:
-            raise ValueError(
-                f"natural-id gives one client per user: the data has {users} user{'s' * (users != 1)}, "
-                f"so the number of clients must be {users}, not {spec.num_partitions} "
-                f"(set federation.num-clients = {users})"
-            )
         columns["group"] = np.asarray(groups, dtype=np.int64)
-    if spec.name == "pathological":
-        classes = len(np.unique(labels))
-        if spec.classes_per_client > classes:
-            raise ValueError(
-                f"pathological: {spec.classes_per_client} classes per client, but the data has {classes} "
-                "(lower data.classes-per-client)"
-            )
     table = datasets.Dataset.from_dict(columns)
     if spec.name in _NEEDS_SHUFFLE:
         table = table.shuffle(seed=spec.seed).flatten_indices()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 
@@ -170,13 +171,9 @@ def make_private(
     errors = ModuleValidator.validate(module, strict=False)
     if errors:
         raise ValueError(f"model is not trainable under Opacus: {errors}")
-    with warnings.catch_warnings():
-        # Opacus warns that its default RNG is not cryptographically secure.
-        warnings.simplefilter("ignore", UserWarning)
+    with _no_rng_warning():
         engine = PrivacyEngine(accountant="rdp", secure_mode=secure_mode)
-    with warnings.catch_warnings():
-        # Opacus warns that its default RNG is not cryptographically secure.
-        warnings.simplefilter("ignore", UserWarning)
+    with _no_rng_warning():
         result = engine.make_private(
             module=module,
             optimizer=optimizer,
@@ -188,6 +185,19 @@ def make_private(
             grad_sample_mode=grad_sample_mode,
             noise_generator=None if secure_mode else noise_generator,
         )
+    return _as_private_training(result, criterion)
+
+
+@contextlib.contextmanager
+def _no_rng_warning():
+    """Silence Opacus's warning that its default RNG is not cryptographically secure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _as_private_training(result: tuple, criterion: nn.Module) -> PrivateTraining:
+    """Opacus's ``make_private`` result (with a criterion only under ghost clipping) as one object."""
     if len(result) == 4:
         private_module, private_optimizer, private_criterion, private_loader = result
     else:

@@ -98,11 +98,7 @@ def _private(
 def run_client_round(
     task: ClientTask, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor]
 ) -> tuple[dict[str, torch.Tensor], dict[str, float | int]]:
-    """One client's local training for one round, without Flower.
-
-    Loads the client's shard (cached), builds the model from ``state_dict``,
-    trains it with plain PyTorch, under Opacus DP-SGD when the scenario asks for
-    sample-level DP, and returns the new weights and the reply metrics.
+    """One client's local training for one round, without Flower: plain PyTorch, under DP-SGD if asked.
 
     Args:
         task: the run's :class:`~fedsim.simulation.client_task.ClientTask`.

@@ -126,10 +126,8 @@ def simulate(
 
     1. (the caller has checked the resources: ``backend`` is :func:`backend_config`'s);
     2. build the ServerApp (the session is its strategy's hooks) and the ClientApp;
-    3. ``run_simulation`` with one SuperNode per client, from round
-       ``round_offset + 1`` when resuming;
-    4. check that every round completed (or the privacy rules stopped the run)
-       and that some client trained.
+    3. ``run_simulation`` with one SuperNode per client, from round ``round_offset + 1``;
+    4. check that every round completed (or the privacy rules stopped the run) and some client trained.
 
     Args:
         spec: the run.

@@ -112,33 +112,23 @@ def create_server_app(
     round_offset: int = 0,
     resuming: bool = False,
 ) -> ServerApp:
-    """Build the ServerApp for a scenario.
+    """Build the ServerApp for a scenario; its ``main`` runs in four steps.
 
-    Pipeline of its ``main``:
-
-    0. learn each client's node id (:func:`discover_partitions`), so that
-       cohorts are sampled by partition id from ``(seed, round)``, then start
-       the first cohort's clients (:func:`query_clients`), so that start-up does
-       not count against the round timeout (:func:`_start_cohorts`);
-    1. create the scenario's strategy (FedAvg by default), sampling
-       ``fraction_train`` of the clients each round, asking ``session`` before
-       each round which clients' budgets are spent (or whether the run stops),
-       and handing their replies to ``session`` (privacy ledger) before
-       aggregating them weighted by ``"weight"`` (examples; 1 under user-level DP);
-    2. under user-level DP, wrap it in Flower's DP-FedAvg wrapper and show the
-       wrapper to ``session``, which accounts each round's release
-       (:func:`_create_round_hooks`);
-    3. evaluate the initial model on the test set (round 0; skipped when
-       resuming: :func:`_create_evaluate_fn`);
-    4. for each round: send the global arrays to the cohort, wait at most
-       ``federation.round-timeout`` for the replies, aggregate, and evaluate the
-       new global model on the test set (``session.evaluate``), until the last
-       round or until ``session`` stops the run.
+    0. learn each client's node id (:func:`discover_partitions`), so that cohorts are
+       sampled by partition id from ``(seed, round)``, and start the first cohort's
+       clients, so that start-up does not count against the round timeout
+       (:func:`_start_cohorts`);
+    1. create the scenario's strategy inside the session's hooks (blocked clients,
+       replies to the privacy ledger, aggregation weighted by ``"weight"``), wrapped
+       under user-level DP in Flower's DP-FedAvg wrapper (:func:`_create_round_hooks`);
+    2. evaluate the initial model (round 0; not when resuming: :func:`_create_evaluate_fn`);
+    3. for each round: send the global arrays to the cohort, wait at most
+       ``federation.round-timeout`` for the replies, aggregate and evaluate
+       (``session.evaluate``), until the last round or until ``session`` stops the run.
 
     Args:
         spec: the run's :class:`~fedsim.simulation.spec.RunSpec`.
-        session: the run's session: round records, privacy accounting and checkpoints; lives in the
-            driver process (the ServerApp runs in a thread there).
+        session: the run's session (records, privacy, checkpoints), in the driver process.
         initial_arrays: the initial global model.
         user_noise_multiplier: DP-FedAvg's z (required under user-level DP).
         round_offset: rounds already completed (a resumed run starts at

@@ -5,6 +5,18 @@ only in its legacy API (``SecAggPlusWorkflow`` in a ``DefaultWorkflow`` on a
 ``LegacyContext``), so this path runs the same server bookkeeping (the
 session) as the Message-API path through a legacy strategy
 (:func:`fedsim.aggregation.legacy.create_legacy_strategy`).
+
+A round that yields no aggregate without telling the session (SecAgg+ halts
+when fewer than ``reconstruction_threshold`` neighbours answer; Flower's DP
+wrapper drops any round with a failed client) is reported to the session as a
+round with one failed client (:data:`NO_AGGREGATE_REASON`), instead of passing
+silently with the old model.
+
+The server sees only the sum, but with user-level DP it adds the noise after
+unmasking, so it sees the un-noised mean (central DP, trusted server). Flower's
+noise std assumes a uniform average over the cohort: every client then counts
+once (its ``weight`` is 1), and a skipped client (weight 0) is left out, as on
+the Message-API path; the session accounts the round with the noise it really had.
 """
 
 from __future__ import annotations
@@ -43,32 +55,14 @@ def run_secagg(
     Pipeline:
 
     1. check that the federation suits SecAgg+ (:func:`_check_federation`);
-    2. create the legacy strategy (FedAvg or FedAvgM) with the session's hooks,
-       sampling ``max(int(num_clients * fraction_train), 1)`` clients a round;
-       with ``user_dp``, wrap it in Flower's
-       ``DifferentialPrivacyClientSideFixedClipping``: clients clip their update
-       (``fixedclipping_mod``), the server adds Gaussian noise of std
-       ``noise_multiplier * clipping_norm / cohort`` to the unmasked mean
-       (:func:`_create_strategy`);
-    3. run Flower's ``DefaultWorkflow`` with ``SecAggPlusWorkflow`` as its fit
-       step (:func:`_create_fit_step`): round 0 evaluation, then per round the
-       four SecAgg+ stages (setup, share keys, collect masked vectors — where
-       clients train —, unmask), the session's reply hook, the average, and
-       central evaluation;
-    4. end quietly when the session raises :class:`RunStopped` before a round.
-
-    A round that yields no aggregate without telling the session (SecAgg+
-    halts when fewer than ``reconstruction_threshold`` neighbours answer;
-    Flower's DP wrapper drops any round with a failed client) is reported to
-    the session as a round with one failed client (:data:`NO_AGGREGATE_REASON`),
-    instead of passing silently with the old model.
-
-    The server sees only the sum, but with ``user_dp`` it adds the noise after
-    unmasking, so it sees the un-noised mean (central DP, trusted server).
-    Flower's noise std assumes a uniform average over the cohort: with
-    ``user_dp`` every client counts once (its ``weight`` is 1), and a skipped
-    client (weight 0) is left out, as on the Message-API path; the session
-    accounts the round with the noise it really had.
+    2. create the registry's legacy strategy with the session's hooks, sampling
+       the cohort; with ``user_dp``, wrap it in Flower's client-side fixed clipping
+       (noise std ``noise_multiplier * clipping_norm / cohort``; :func:`_create_strategy`);
+    3. run Flower's ``DefaultWorkflow`` with ``SecAggPlusWorkflow`` as its fit step
+       (:func:`_create_fit_step`): per round the four SecAgg+ stages (setup, share
+       keys, collect masked vectors where clients train, unmask), then evaluation;
+    4. end quietly when the session raises :class:`RunStopped` before a round
+       (a round without an aggregate: see the module's docstring).
 
     Args:
         grid: the ServerApp's grid.
