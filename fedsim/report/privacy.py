@@ -26,10 +26,6 @@ _GUARANTEES = {
 }
 
 
-_LIBRARY = {"rdp": "Opacus ", "prv": "Opacus ", "pld": "dp_accounting "}
-"""The library behind each accountant name summary.json may hold (the report says whose ε it is)."""
-
-
 def _mode_text(mode: str, secure_aggregation: bool = False) -> str:
     """What the privacy mode protects, and what it does not."""
     if mode == "none":
@@ -52,7 +48,7 @@ def _settings(p: PrivacySummary, scenario: dict) -> list[str]:
     lines = []
     if p.accountant:
         lines.append(
-            f"Accountant: {_LIBRARY.get(p.accountant, '')}**{p.accountant.upper()}**, "
+            f"Accountant: **{p.accountant.upper()}**, "
             f"every ε at δ = {p.delta:g}, composed over "
             "the real history (noise multiplier, sampling rate, steps) of every round."
         )

@@ -184,9 +184,10 @@ class FederationSection(_Section):
         The error names the chosen strategy's own options.
         """
         own = get_strategy_entry(self.strategy).options
-        others = {o for name in available_strategies() for o in get_strategy_entry(name).options} - set(own)
         changed = {
-            o for o in others & self.model_fields_set if getattr(self, o) != self.model_fields[o].default
+            o
+            for o in self._foreign_options() & self.model_fields_set
+            if getattr(self, o) != self.model_fields[o].default
         }
         for option in sorted(changed):
             takers = " or ".join(
@@ -199,11 +200,15 @@ class FederationSection(_Section):
             )
         return self
 
+    def _foreign_options(self) -> set[str]:
+        """Options (field names) of the registered strategies that the chosen one does not take."""
+        every = {o for name in available_strategies() for o in get_strategy_entry(name).options}
+        return every - set(get_strategy_entry(self.strategy).options)
+
     def applicable(self, dumped: dict[str, Any]) -> dict[str, Any]:
         """``dumped`` (this section with kebab-case keys) without the options of other strategies."""
-        own = set(get_strategy_entry(self.strategy).options)
-        others = {kebab(o) for name in available_strategies() for o in get_strategy_entry(name).options}
-        return {k: v for k, v in dumped.items() if k not in others - {kebab(o) for o in own}}
+        foreign = {kebab(o) for o in self._foreign_options()}
+        return {k: v for k, v in dumped.items() if k not in foreign}
 
     def strategy_options(self) -> tuple[tuple[str, float], ...]:
         """The chosen strategy's options (names from its registry entry) with their values, sorted."""

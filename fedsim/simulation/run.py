@@ -144,7 +144,6 @@ def simulate(
         SimulationError: if the run stopped before its last round, or every
             sampled client failed in every round.
     """
-    quiet_logging(verbose)  # again: a caller may not have
     server_app, client_app = _apps(  # 2
         spec,
         session=session,

@@ -46,33 +46,6 @@ def _fresh_accountant() -> dp_pld.PLDAccountant:
     )
 
 
-class _MemoisedPld(dp_accounting.PrivacyAccountant):
-    """A PLD accountant for one calibration: each composed event's ε is computed once.
-
-    ``calibrate_dp_mechanism`` asks for some σ more than once (Brent's method
-    re-evaluates the bracket's ends, then checks its root), each a full PLD
-    composition; its fresh accountants share ``memo`` to skip the repeats.
-    """
-
-    def __init__(self, memo: dict) -> None:
-        super().__init__(dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE)
-        self._memo = memo
-        self._events: list[tuple[dp_accounting.DpEvent, int]] = []
-
-    def _maybe_compose(self, event: dp_accounting.DpEvent, count: int, do_compose: bool) -> None:
-        if do_compose:
-            self._events.append((event, count))
-
-    def get_epsilon(self, target_delta: float) -> float:
-        key = (tuple(self._events), target_delta)
-        if key not in self._memo:
-            accountant = _fresh_accountant()
-            for event, count in self._events:
-                accountant.compose(event, count)
-            self._memo[key] = float(accountant.get_epsilon(target_delta))
-        return self._memo[key]
-
-
 def _bracket(
     epsilon_at: Callable[[float], float], target_epsilon: float
 ) -> dp_accounting.ExplicitBracketInterval:
@@ -83,6 +56,7 @@ def _bracket(
     """
     lower = upper = 1.0
     if epsilon_at(1.0) > target_epsilon:
+        lower, upper = 1.0, 2.0
         while epsilon_at(upper) > target_epsilon:
             lower, upper = upper, 2 * upper
             if upper > MAX_SIGMA:
@@ -90,6 +64,7 @@ def _bracket(
                     f"The privacy budget is too low: no σ ≤ {MAX_SIGMA:g} reaches ε ≤ {target_epsilon}"
                 )
     else:
+        lower, upper = 0.5, 1.0
         while epsilon_at(lower) <= target_epsilon:
             lower, upper = lower / 2, lower
             if lower < MIN_SIGMA:
@@ -133,17 +108,14 @@ class PldAccountant(Accountant):
     def _calibrate(
         self, *, target_epsilon: float, target_delta: float, sample_rate: float, steps: int
     ) -> float:
-        memo: dict = {}
-
         def event_at(sigma: float) -> dp_accounting.DpEvent:
             return _event(((sigma, sample_rate, steps),))
 
-        def epsilon_at(sigma: float) -> float:
-            return _MemoisedPld(memo).compose(event_at(sigma)).get_epsilon(target_delta)
-
-        bracket = _bracket(epsilon_at, target_epsilon)
+        bracket = _bracket(
+            lambda sigma: self._epsilon(((sigma, sample_rate, steps),), delta=target_delta), target_epsilon
+        )
         sigma = dp_accounting.calibrate_dp_mechanism(
-            lambda: _MemoisedPld(memo),
+            _fresh_accountant,
             event_at,
             target_epsilon,
             target_delta,
