@@ -8,18 +8,16 @@
 
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-import torch
 
 from fedsim.aggregation.cohorts import sample_cohort
 from fedsim.simulation.faults import FaultSpec
-from tests.fixtures.cli import ROOT, fedsim, read_csv
+from tests.fixtures.cli import ROOT, checkpoint_round, fedsim, read_csv
 
 JOB = [
     "--set",
@@ -46,14 +44,6 @@ def predicted_failures(kind, rate, *, clients, per_round, rounds, seed=0):
         r: [k for k in sample_cohort(seed, r, clients, per_round) if spec.fault(k, r)]
         for r in range(1, rounds + 1)
     }
-
-
-def checkpoint_round(run_dir) -> int:
-    """The last round the run's checkpoint holds (-1 if none can be read yet)."""
-    try:
-        return int(torch.load(run_dir / "checkpoint.pt", weights_only=True)["state"]["round"])
-    except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError):
-        return -1
 
 
 def failed(rows):

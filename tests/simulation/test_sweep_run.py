@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.fixtures.cli import ROOT, fedsim, read_csv
+from tests.fixtures.cli import ROOT, checkpoint_round, fedsim, read_csv
 
 SWEEP = """
 name = "sweep-smoke"
@@ -86,18 +86,37 @@ def test_sweep_refuses_a_folder_that_is_not_a_sweep(tmp_path):
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
 
 
+# A short run, then a long one: Ctrl-C after the second run's first round lands while it trains
+# (19 more rounds and its audit), however fast the machine; no DP, so each round is quick
+LONG_SECOND_RUN = """
+name = "sweep-ctrl-c"
+[data]
+dataset = "digits"
+[federation]
+num-clients = 3
+local-epochs = 3
+batch-size = 128
+[privacy]
+mode = "none"
+[sweep]
+"federation.rounds" = [1, 20]
+"""
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_a_sweep_and_the_same_command_resumes_it(tmp_path):
-    # Arrange: start the sweep and wait for its first run to finish
+    # Arrange: start the sweep and wait until its second run has checkpointed its first round
     path = tmp_path / "sweep.toml"
-    path.write_text(SWEEP)
+    path.write_text(LONG_SECOND_RUN)
     out = tmp_path / "out"
+    second = out / "runs" / "rounds-20"
     command = [sys.executable, "-m", "fedsim.cli", "run", str(path), "--out", str(out)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not (out / "runs" / "target-epsilon-8" / "summary.json").exists():
-        time.sleep(0.5)
-    time.sleep(8)  # well into the second run
+    deadline = time.monotonic() + 600  # only a sweep that never gets there fails here
+    while proc.poll() is None and checkpoint_round(second) < 1:
+        assert time.monotonic() < deadline, "the second run never finished its first round"
+        time.sleep(0.1)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted: " + proc.stderr.read()
     # Act: Ctrl-C
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=90)
@@ -107,12 +126,19 @@ def test_ctrl_c_stops_a_sweep_and_the_same_command_resumes_it(tmp_path):
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"] == "interrupted"
     assert [r["status"] for r in manifest["runs"]] == ["complete", "interrupted"]
-    assert not (out / "report.md").exists()
-    checkpointed = (out / manifest["runs"][1]["dir"] / "checkpoint.pt").exists()
+    assert manifest["runs"][1]["dir"] == "runs/rounds-20"
+    assert not (out / "report.md").exists() and not (second / "summary.json").exists()
+    done = checkpoint_round(second)
+    assert 1 <= done < 20
     # Act: the same command again
     again = fedsim("run", str(path), "--out", str(out))
-    # Assert: the interrupted run continues from its last round if it had finished one
+    # Assert: the first run is skipped, the interrupted one continues from its last round
     assert again.returncode == 0, again.stderr
-    assert "[1/2] target-epsilon-8: already complete, skipped" in again.stdout
-    assert ("resuming after round" in again.stdout) == checkpointed
+    assert "[1/2] rounds-1: already complete, skipped" in again.stdout
+    assert "[2/2] rounds-20\n" in again.stdout and f"resuming after round {done}\n" in again.stdout
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["resumed_from_round"] == done and summary["rounds_completed"] == 20
+    assert [int(r["round"]) for r in read_csv(second / "rounds.csv")] == list(range(21))
+    assert not (second / "checkpoint.pt").exists()
     assert json.loads((out / "sweep.json").read_text())["status"] == "complete"
+    assert "2 of 2 runs complete." in (out / "report.md").read_text()
