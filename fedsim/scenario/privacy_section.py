@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from fedsim.privacy import available_accountants
 from fedsim.privacy.budget import CALIBRATIONS, PRIVACY_MODES, SAMPLE_LEVEL_MODES, USER_LEVEL_MODES
-from fedsim.privacy.engine import GRAD_SAMPLE_MODES
+from fedsim.privacy.engine import DP_LSTM_LAYERS, GRAD_SAMPLE_MODES
 from fedsim.privacy.stopping import WHEN_TOO_FEW
 from fedsim.scenario.errors import kebab
 from fedsim.scenario.sections import PositiveFloat, _Section, choice
@@ -16,6 +16,7 @@ from fedsim.scenario.sections import PositiveFloat, _Section, choice
 PrivacyMode = choice(PRIVACY_MODES)
 AccountantName = choice(available_accountants())
 GradSampleMode = choice(GRAD_SAMPLE_MODES)
+DPLSTMLayer = choice(DP_LSTM_LAYERS)
 Calibration = choice(CALIBRATIONS)
 WhenTooFew = choice(WHEN_TOO_FEW)
 
@@ -26,6 +27,7 @@ _SAMPLE_KEYS = (
     "target-epsilon",
     "noise-multiplier",
     "grad-sample-mode",
+    "dp-lstm",
     "secure-mode",
     "tiers",
     "calibrate-for",
@@ -59,6 +61,7 @@ class PrivacySection(_Section):
     noise_multiplier: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
     max_grad_norm: PositiveFloat = 1.0
     grad_sample_mode: GradSampleMode = "ghost"
+    dp_lstm: DPLSTMLayer = "fast"
     secure_mode: bool = False
     tiers: Annotated[list[TierSection], Field(min_length=1, max_length=100)] | None = None
     calibrate_for: Calibration = "all-rounds"

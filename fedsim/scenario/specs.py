@@ -101,7 +101,7 @@ def privacy_spec(scenario: Scenario) -> PrivacyBudget:
 def dp_sgd_spec(scenario: Scenario) -> DPSGDSpec:
     """How clients run Opacus DP-SGD (``[privacy]``'s ``grad-sample-mode`` and ``secure-mode``)."""
     p = scenario.privacy
-    return DPSGDSpec(grad_sample_mode=p.grad_sample_mode, secure_mode=p.secure_mode)
+    return DPSGDSpec(grad_sample_mode=p.grad_sample_mode, secure_mode=p.secure_mode, dp_lstm=p.dp_lstm)
 
 
 def stopping_rule(scenario: Scenario) -> StoppingRule:

@@ -19,7 +19,7 @@ from flwr.clientapp import ClientApp
 from torch import nn
 
 from fedsim.aggregation.user_dp import client_mods
-from fedsim.client import create_data_loader, create_optimizer, train
+from fedsim.client import TrainMetrics, create_data_loader, create_optimizer, train
 from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import PartitionSpec, partition
@@ -67,9 +67,8 @@ def _private(
     """Opacus DP-SGD around the client's model, optimiser, loss and loader, with the planned σ.
 
     Returns:
-        ``(model, optimizer, criterion, loader, plan, sample_rate)``: Opacus's wrapped objects,
-        the client's planned :class:`fedsim.privacy.PrivacyEvent` and the Poisson rate q of
-        Opacus's loader (the ledger checks it against the plan's).
+        ``(private, plan)``: Opacus's wrapped objects (:class:`fedsim.privacy.PrivateTraining`;
+        close it when training ends) and the client's planned :class:`fedsim.privacy.PrivacyEvent`.
     """
     plan, _ = task.planner.plan(partition_id, num_examples)
     noise_generator = torch.Generator(device=device)
@@ -85,14 +84,49 @@ def _private(
         noise_generator=noise_generator,
         secure_mode=task.dp_sgd.secure_mode,
     )
-    return (
-        private.module,
-        private.optimizer,
-        private.criterion,
-        private.data_loader,
-        plan,
-        private.sample_rate,
+    return private, plan
+
+
+def _train(
+    task: ClientTask, model: nn.Module, loader, *, partition_id: int, seed: int, device
+) -> tuple[TrainMetrics, PrivacyEvent | None]:
+    """Train ``model`` in place for the round: plain PyTorch, or under Opacus DP-SGD.
+
+    Under DP-SGD, Opacus's wrapper is closed when training ends, even on an error:
+    its hooks hold it in a reference cycle with the model, which would keep it, with
+    the optimiser, loader and per-sample gradients it reaches, alive until Python's
+    cyclic garbage collector runs (:meth:`fedsim.privacy.PrivateTraining.close`).
+
+    Returns:
+        ``(result, event)``: the training metrics and, under DP-SGD, the round's privacy
+        event (the planned σ, the Poisson rate q of Opacus's loader, which the ledger checks
+        against the plan's, and the steps taken), else None.
+    """
+    optimizer = create_optimizer(model, task.train)
+    criterion: nn.Module = nn.CrossEntropyLoss()
+    schedule = {"epochs": task.train.local_epochs, "device": device, "max_steps": task.train.local_steps}
+    if not task.privacy.is_sample_level:
+        return train(model, loader, optimizer=optimizer, criterion=criterion, **schedule), None
+    private, plan = _private(
+        task,
+        model=model,
+        optimizer=optimizer,
+        criterion=criterion,
+        loader=loader,
+        partition_id=partition_id,
+        num_examples=len(loader.dataset),
+        seed=seed,
+        device=device,
     )
+    with private:  # removes Opacus's hooks: the wrapper goes with its last reference
+        result = train(
+            private.module,
+            private.data_loader,
+            optimizer=private.optimizer,
+            criterion=private.criterion,
+            **schedule,
+        )
+    return result, PrivacyEvent(plan.noise_multiplier, private.sample_rate, result.steps)
 
 
 def run_client_round(
@@ -120,36 +154,13 @@ def run_client_round(
     )
     model.load_state_dict(state_dict)
     if task.privacy.is_sample_level:
-        model = make_trainable(model)  # e.g. nn.LSTM -> Opacus DPLSTM, same weights
+        model = make_trainable(model, task.dp_sgd.dp_lstm)  # nn.LSTM -> a DP-ready LSTM, same weights
     model.to(device)
     loader = create_data_loader(shard, batch_size=task.train.batch_size, shuffle=True, seed=seed)
-    optimizer = create_optimizer(model, task.train)
-    criterion: nn.Module = nn.CrossEntropyLoss()
-    trained_model: nn.Module = model
+    result, event = _train(task, model, loader, partition_id=partition_id, seed=seed, device=device)
     metrics: dict[str, float | int] = {"partition-id": partition_id}
-    if task.privacy.is_sample_level:
-        trained_model, optimizer, criterion, loader, plan, sample_rate = _private(
-            task,
-            model=model,
-            optimizer=optimizer,
-            criterion=criterion,
-            loader=loader,
-            partition_id=partition_id,
-            num_examples=len(shard),
-            seed=seed,
-            device=device,
-        )
-    result = train(
-        trained_model,
-        loader,
-        optimizer=optimizer,
-        criterion=criterion,
-        epochs=task.train.local_epochs,
-        device=device,
-        max_steps=task.train.local_steps,
-    )
-    if task.privacy.is_sample_level:  # the round's privacy event, for the server's ledger
-        metrics.update(PrivacyEvent(plan.noise_multiplier, sample_rate, result.steps).to_metrics())
+    if event is not None:  # the round's privacy event, for the server's ledger
+        metrics.update(event.to_metrics())
     metrics.update({"num-examples": result.num_examples, "train-loss": result.loss, "steps": result.steps})
     # The unwrapped module's weights under the plain model's names (Opacus's wrapper
     # would prefix "_module."; DPLSTM lists each weight under two names).

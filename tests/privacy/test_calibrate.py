@@ -59,7 +59,14 @@ def sample_budget(**kwargs):
         # the run's stopping rule and Opacus's settings moved out of the budget, with their checks
         (lambda: StoppingRule(min_clients=0, when_too_few="stop"), "min_clients must be ≥ 1"),
         (lambda: StoppingRule(min_clients=1, when_too_few="never"), "when_too_few must be one of"),
-        (lambda: DPSGDSpec(grad_sample_mode="jax", secure_mode=False), "grad_sample_mode must be one of"),
+        (
+            lambda: DPSGDSpec(grad_sample_mode="jax", secure_mode=False, dp_lstm="fast"),
+            "grad_sample_mode must be one of",
+        ),
+        (
+            lambda: DPSGDSpec(grad_sample_mode="ghost", secure_mode=False, dp_lstm="cudnn"),
+            "dp_lstm must be one of",
+        ),
         (lambda: sample_budget(target_epsilon=-1.0), "target_epsilon must be a finite number > 0"),
         (lambda: sample_budget(target_epsilon=1.0, accountant="gdp"), "accountant must be one of"),
     ],
