@@ -36,9 +36,11 @@ import argparse
 import os
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,6 +83,7 @@ def in_process_fedavg(spec: RunSpec) -> tuple[float, list[float], float]:
         spec.model, input_shape=train_set.input_shape, num_classes=train_set.num_classes, seed=spec.seed
     )
     state = model.state_dict()
+    round_test_set = spec.evaluation.round_subset(test_set, spec.seed)
     rounds, acc = [], 0.0
     for server_round in range(1, spec.federation.rounds + 1):
         t0 = time.perf_counter()
@@ -92,7 +95,8 @@ def in_process_fedavg(spec: RunSpec) -> tuple[float, list[float], float]:
         weights /= weights.sum()
         state = {k: sum(w * sd[k] for w, (sd, _) in zip(weights, results, strict=True)) for k in state}
         model.load_state_dict(state)
-        acc = evaluate(model, test_set, device=get_device()).accuracy
+        last = server_round == spec.federation.rounds  # the same evaluation as the simulation's
+        acc = evaluate(model, test_set if last else round_test_set, device=get_device()).accuracy
         rounds.append(time.perf_counter() - t0)
     return time.perf_counter() - start, rounds, acc
 
@@ -240,7 +244,7 @@ def _dp_case(
 
     def new_model():
         return build_model(
-            ModelSpec(model_name),
+            ModelSpec(model_name, activation="relu"),
             input_shape=data.input_shape,
             num_classes=data.num_classes,
             vocab_size=data.vocab_size,
@@ -353,6 +357,179 @@ def dp_step_cost(repeats: int = 15) -> list[tuple[str, str, str]]:
     )
 
 
+PROFILE_CASES = {
+    "quickstart": ("scenarios/quickstart.toml", []),
+    "fashion-lstm": ("scenarios/fashion-lstm.toml", []),
+}
+
+
+def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
+    """Seconds per phase of one client round (median over ``rounds``), in this process, one thread.
+
+    Phases: forward; backward (with Opacus's per-sample gradients, or under ghost
+    clipping their norms and the second, clipped backward); clipping and
+    accumulation of per-sample gradients (hooks and functorch modes); noise;
+    the rest of the step (the SGD update, data loading, Poisson sampling);
+    and the round's set-up outside the steps (model, Opacus wrapping, loader).
+    """
+    import fedsim.simulation.client_app as client_app
+    from fedsim.models import build_model
+    from fedsim.scenario import build_run_spec, load_scenario
+    from fedsim.simulation.run import client_task
+
+    spec = build_run_spec(load_scenario(scenario_file, []))
+    task = client_task(spec)
+    shard = client_app.client_shard(task.data, task.partition, 0)
+    state = build_model(
+        spec.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
+    ).state_dict()
+    clock: dict[str, float] = {}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                clock[name] = clock.get(name, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    original_train = client_app.train
+
+    def train(model, loader, *, optimizer, criterion, **kwargs):
+        model.forward = timed("forward", model.forward)
+        for name in ("clip_and_accumulate", "add_noise"):
+            if hasattr(optimizer, name):
+                setattr(optimizer, name, timed(name, getattr(optimizer, name)))
+        loss_backward = torch.Tensor.backward
+        torch.Tensor.backward = timed("backward", loss_backward)
+        try:
+            return timed("steps", original_train)(
+                model, loader, optimizer=optimizer, criterion=criterion, **kwargs
+            )
+        finally:
+            torch.Tensor.backward = loss_backward
+
+    client_app.train = train
+    samples: list[dict[str, float]] = []
+    try:
+        with torch.random.fork_rng(devices=[]):
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # a Ray actor's one CPU
+            for r in range(rounds + 1):
+                clock.clear()
+                t0 = time.perf_counter()
+                client_app.run_client_round(task, partition_id=0, server_round=r + 1, state_dict=state)
+                clock["round"] = time.perf_counter() - t0
+                if r:  # the first round loads the data
+                    samples.append(dict(clock))
+            torch.set_num_threads(threads)
+    finally:
+        client_app.train = original_train
+    return {k: statistics.median(s.get(k, 0.0) for s in samples) for k in samples[0]}
+
+
+def _run_phases(scenario_file: str, rounds: int) -> dict[str, float]:
+    """Seconds per round (median of rounds 2+) of a real run: the round, evaluation, checkpoint."""
+    import fedsim.commands.run as run_command
+    import fedsim.simulation.recorder as recorder
+    from fedsim.scenario import load_scenario
+
+    clock: dict[str, list[float]] = {"evaluation": [], "checkpoint": []}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                clock[name].append(time.perf_counter() - t0)
+
+        return wrapper
+
+    evaluate, write = recorder.evaluate, run_command.write_checkpoint
+    recorder.evaluate, run_command.write_checkpoint = (
+        timed("evaluation", evaluate),
+        timed("checkpoint", write),
+    )
+    try:
+        with tempfile.TemporaryDirectory() as run_dir:  # a run writes its progress and checkpoint each round
+            result = run_command.run_scenario(
+                load_scenario(scenario_file, [f"federation.rounds={rounds}", "audit.enabled=false"]),
+                run_dir=Path(run_dir),
+            )
+    finally:
+        recorder.evaluate, run_command.write_checkpoint = evaluate, write
+    return {
+        "round": statistics.median(r.round_s for r in result.rounds[2:]),
+        "evaluation": statistics.median(clock["evaluation"][2:]),
+        "checkpoint": statistics.median(clock["checkpoint"][2:]),
+        "clients": result.rounds[-1].clients_trained,
+    }
+
+
+def profile() -> list[tuple[str, str, str]]:
+    """(7) Where one round's time goes, for the quickstart (CNN) and the LSTM scenario."""
+    rows = []
+    for name, (scenario_file, _) in PROFILE_CASES.items():
+        client = _client_phases(scenario_file)
+        run = _run_phases(scenario_file, rounds=4)
+        actors = 2  # one per core (resources.client-cpus = 1)
+        compute = client["round"] * run["clients"] / actors
+        other = run["round"] - compute
+        step_rest = client["steps"] - sum(
+            client.get(k, 0.0) for k in ("forward", "backward", "clip_and_accumulate", "add_noise")
+        )
+        parts = {
+            "forward": client.get("forward", 0.0),
+            "backward (per-sample gradients or norms)": client.get("backward", 0.0),
+            "clipping (hooks/functorch)": client.get("clip_and_accumulate", 0.0),
+            "noise": client.get("add_noise", 0.0),
+            "rest of the steps (update, sampling, batches)": step_rest,
+            "round set-up (model, Opacus, loader)": client["round"] - client["steps"],
+        }
+        rows.append(
+            (
+                f"{name}: round, median of rounds 3+ (s)",
+                f"{run['round']:.2f}",
+                f"{run['clients']} clients on {actors} actors",
+            )
+        )
+        for part, seconds in parts.items():
+            share = seconds * run["clients"] / actors / run["round"]
+            rows.append(
+                (
+                    f"  client compute: {part}",
+                    f"{100 * share:.0f} %",
+                    f"{1000 * seconds:.0f} ms per client round",
+                )
+            )
+        rows.append(
+            (
+                "  evaluation (driver)",
+                f"{100 * run['evaluation'] / run['round']:.0f} %",
+                f"{run['evaluation']:.2f} s",
+            )
+        )
+        rows.append(
+            (
+                "  checkpoint (driver)",
+                f"{100 * run['checkpoint'] / run['round']:.0f} %",
+                f"{run['checkpoint']:.3f} s",
+            )
+        )
+        messaging = other - run["evaluation"] - run["checkpoint"]
+        rows.append(
+            (
+                "  the rest: Flower + Ray messaging, contention",
+                f"{100 * messaging / run['round']:.0f} %",
+                f"{messaging:.2f} s (round - compute on 2 actors - evaluation - checkpoint)",
+            )
+        )
+    return rows
+
+
 def gpu_note() -> list[tuple[str, str, str]]:
     """(4) GPU: measured by bench/gpu_check.sh on a machine with one; here only whether CUDA is visible."""
     if torch.cuda.is_available():
@@ -368,6 +545,7 @@ SECTIONS = {
     "many": ("(3) 10,000 clients, 100 per round, 50 rounds: driver memory", many_clients),
     "gpu": ("(4) GPU", gpu_note),
     "secagg": ("(extra) SecAgg+ vs plain aggregation (same job through Flower + Ray)", secagg_cost),
+    "profile": ("(7) one round's time by phase: quickstart (CNN) and fashion-lstm (LSTM)", profile),
 }
 DEFAULT = ("dp", "framework", "many", "gpu")
 

@@ -1,9 +1,10 @@
 """Client-side training and evaluation: plain PyTorch loops, unaware of DP."""
 
-from fedsim.client.evaluate import EvalMetrics, evaluate
+from fedsim.client.evaluate import EvalMetrics, EvaluationSpec, evaluate
 from fedsim.client.train import TrainMetrics, TrainSpec, create_data_loader, create_optimizer, train
 
 __all__ = [
+    "EvaluationSpec",
     "EvalMetrics",
     "TrainMetrics",
     "TrainSpec",

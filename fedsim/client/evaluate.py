@@ -4,10 +4,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from fedsim.data import ArrayDataset
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How the server tests the global model after each round.
+
+    Args:
+        round_examples: test examples the model is evaluated on after each round
+            but the last, a fixed random subset drawn once from the run's seed;
+            the initial model and the last round use the whole test set. None:
+            the whole test set after every round.
+
+    Raises:
+        ValueError: if ``round_examples`` is < 1.
+    """
+
+    round_examples: int | None
+
+    def __post_init__(self) -> None:
+        if self.round_examples is not None and self.round_examples < 1:
+            raise ValueError(f"round_examples must be ≥ 1, got {self.round_examples}")
+
+    def round_subset(self, data: ArrayDataset, seed: int) -> ArrayDataset:
+        """The examples tested between the first and the last round: ``data`` or a seeded subset of it."""
+        if self.round_examples is None or self.round_examples >= len(data):
+            return data
+        rows = np.random.default_rng([seed, 2]).choice(len(data), self.round_examples, replace=False)
+        return data.subset(np.sort(rows))
 
 
 @dataclass(frozen=True)

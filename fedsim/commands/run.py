@@ -131,6 +131,7 @@ def run_scenario(
         resuming=offset is not None,
         verbose=verbose,
     )
+    session.recorder.finish()
     return _result(scenario, spec, session=session, data=data, wall_s=wall_s, resumed_from_round=offset)  # 6
 
 
@@ -139,7 +140,13 @@ def _create_session(
 ) -> RunSession:
     """The run's session: round records on the test set, and the privacy accounting."""
     return RunSession(
-        recorder=RoundRecorder(test_set=data.test_set, model=data.model, device=get_device()),
+        recorder=RoundRecorder(
+            test_set=data.test_set,
+            model=data.model,
+            device=get_device(),
+            round_test_set=spec.evaluation.round_subset(data.test_set, spec.seed),
+            last_round=spec.federation.rounds,
+        ),
         privacy=privacy,
         on_round=on_round or (lambda record: None),
     )

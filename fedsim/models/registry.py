@@ -8,21 +8,29 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from fedsim.models.cnn import CNN
+from fedsim.models.cnn import ACTIVATIONS, CNN
 from fedsim.models.lstm import LSTMClassifier
 
 
-def _cnn(input_shape: tuple[int, ...], num_classes: int, vocab_size: int | None) -> nn.Module:
+def _cnn(
+    spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int, vocab_size: int | None
+) -> nn.Module:
     if vocab_size is not None:
         raise ValueError("the CNN reads images; for text use model 'lstm'")
-    return CNN(input_shape, num_classes)
+    return CNN(input_shape, num_classes, activation=spec.activation)
 
 
-def _lstm(input_shape: tuple[int, ...], num_classes: int, vocab_size: int | None) -> nn.Module:
+def _lstm(
+    spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int, vocab_size: int | None
+) -> nn.Module:
+    if spec.activation != "relu":
+        raise ValueError(
+            f"model.activation = {spec.activation!r} applies to the CNN; the LSTM's gates are fixed"
+        )
     return LSTMClassifier(input_shape, num_classes, vocab_size=vocab_size)
 
 
-_MODELS: dict[str, Callable[[tuple[int, ...], int, int | None], nn.Module]] = {
+_MODELS: dict[str, Callable[[ModelSpec, tuple[int, ...], int, int | None], nn.Module]] = {
     "cnn": _cnn,
     "lstm": _lstm,
 }
@@ -42,13 +50,22 @@ class ModelSpec:
 
     Args:
         name: registry name, one of :func:`available_models`.
+        activation: the CNN's hidden activation, one of :data:`fedsim.models.cnn.ACTIVATIONS`
+            (``tanh``: Papernot et al. 2021, https://arxiv.org/abs/2007.14191); the LSTM takes ``relu``
+            only (its gates' activations are fixed).
+
+    Raises:
+        ValueError: for an unknown name or activation.
     """
 
     name: str
+    activation: str
 
     def __post_init__(self) -> None:
         if self.name not in _MODELS:
             raise ValueError(f"unknown model {self.name!r}; choose one of {available_models()}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
 
 
 def build_model(
@@ -77,14 +94,14 @@ def build_model(
         ValueError: if the model cannot read these inputs (e.g. the CNN on text).
 
     Example:
-        >>> a = build_model(ModelSpec("cnn"), input_shape=(1, 8, 8), num_classes=10, seed=0)
-        >>> b = build_model(ModelSpec("cnn"), input_shape=(1, 8, 8), num_classes=10, seed=0)
+        >>> a = build_model(ModelSpec("cnn", "relu"), input_shape=(1, 8, 8), num_classes=10, seed=0)
+        >>> b = build_model(ModelSpec("cnn", "relu"), input_shape=(1, 8, 8), num_classes=10, seed=0)
         >>> all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
         True
     """
     factory = _MODELS[spec.name]
     if seed is None:
-        return factory(input_shape, num_classes, vocab_size)
+        return factory(spec, input_shape, num_classes, vocab_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return factory(input_shape, num_classes, vocab_size)
+        return factory(spec, input_shape, num_classes, vocab_size)

@@ -145,8 +145,25 @@ def _overview(result: RunResult) -> list[str]:
         "",
         table(_ROUNDS, rounds),
         "",
+        _evaluation_note(result),
+        "",
         *([f"**Stopped early:** {s.stop_reason}.", ""] if s.stop_reason else []),
     ]
+
+
+def _evaluation_note(result: RunResult) -> str:
+    """Which test examples each round's accuracy is measured on (``evaluation.round-examples``)."""
+    sizes = {r.test_examples for r in result.rounds}
+    whole = max((n for n in sizes if n is not None), default=None)
+    subset = sorted(n for n in sizes if n is not None and n != whole)
+    if not subset:
+        return f"Every round was evaluated on the whole test set ({fmt(whole)} examples), by the server."
+    return (
+        f"The server evaluated the initial model and the last round on the whole test set "
+        f"({fmt(whole)} examples), and the rounds in between on a fixed random subset of "
+        f"{fmt(subset[0])} of them (`evaluation.round-examples`), which is faster; their accuracy "
+        "is an estimate from that many examples."
+    )
 
 
 def _privacy_and_audit(result: RunResult, plots: list[str]) -> list[str]:

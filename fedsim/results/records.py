@@ -41,6 +41,9 @@ class RoundRecord:
         failed_clients: partition ids of the sampled clients that failed this round
             (an error, or no reply within the round timeout), space-separated; ``?``
             for a client whose id is unknown (SecAgg+'s legacy path); None if none failed.
+        test_examples: test examples ``accuracy`` and ``loss`` were measured on (the
+            whole test set, or between the first and last round the subset of
+            ``evaluation.round-examples``); None in records written before fedsim kept it.
     """
 
     round: int
@@ -59,6 +62,7 @@ class RoundRecord:
     clipping_norm: float | None = None
     user_epsilon: float | None = None
     failed_clients: str | None = None
+    test_examples: int | None = None
 
 
 @dataclass(frozen=True)

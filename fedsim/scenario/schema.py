@@ -22,6 +22,7 @@ from fedsim.scenario.privacy_section import PrivacySection
 from fedsim.scenario.sections import (
     AuditSection,
     DataSection,
+    EvaluationSection,
     FaultsSection,
     FederationSection,
     ModelSection,
@@ -44,6 +45,7 @@ class Scenario(_Section):
     federation: FederationSection = FederationSection()
     privacy: PrivacySection = PrivacySection.model_validate({})
     resources: ResourcesSection = ResourcesSection()
+    evaluation: EvaluationSection = EvaluationSection()
     audit: AuditSection = AuditSection()
     faults: FaultsSection = FaultsSection()
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fedsim.aggregation.registry import available_strategies, get_strategy_entry
 from fedsim.data import available_datasets, dataset_info
-from fedsim.models import available_models
+from fedsim.models import ACTIVATIONS, available_models
 from fedsim.partition import available_partitioners
 from fedsim.scenario.errors import kebab
 
@@ -40,6 +40,7 @@ def choice(names: list[str] | tuple[str, ...]) -> Any:
 DatasetName = choice(available_datasets())
 PartitionerName = choice(available_partitioners())
 ModelName = choice(available_models())
+ModelActivation = choice(sorted(ACTIVATIONS))
 StrategyName = choice(available_strategies())
 
 DEFAULT_DATASET = "fashion-mnist"
@@ -156,9 +157,10 @@ class DataSection(_Section):
 
 
 class ModelSection(_Section):
-    """``[model]``: the architecture clients train."""
+    """``[model]``: the architecture clients train, and the CNN's activation."""
 
     name: ModelName = "cnn"
+    activation: ModelActivation = "relu"
 
 
 class FederationSection(_Section):
@@ -213,6 +215,12 @@ class FederationSection(_Section):
     def strategy_options(self) -> tuple[tuple[str, float], ...]:
         """The chosen strategy's options (names from its registry entry) with their values, sorted."""
         return tuple(sorted((o, getattr(self, o)) for o in get_strategy_entry(self.strategy).options))
+
+
+class EvaluationSection(_Section):
+    """``[evaluation]``: how the server tests the global model (:class:`fedsim.client.EvaluationSpec`)."""
+
+    round_examples: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
 
 
 class AuditSection(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fedsim.aggregation.federation import FederationSpec
 from fedsim.audit import AuditSpec
-from fedsim.client import TrainSpec
+from fedsim.client import EvaluationSpec, TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
 from fedsim.partition import PartitionSpec
@@ -174,13 +174,14 @@ def build_run_spec(scenario: Scenario) -> RunSpec:
         seed=scenario.seed,
         data=data_spec(scenario),
         partition=partition_spec(scenario),
-        model=ModelSpec(name=scenario.model.name),
+        model=ModelSpec(name=scenario.model.name, activation=scenario.model.activation),
         train=train_spec(scenario),
         privacy=privacy_spec(scenario),
         dp_sgd=dp_sgd_spec(scenario),
         stopping=stopping_rule(scenario),
         federation=federation_spec(scenario),
         simulation=simulation_spec(scenario),
+        evaluation=EvaluationSpec(round_examples=scenario.evaluation.round_examples),
         audit=audit_spec(scenario),
         faults=fault_spec(scenario),
     )

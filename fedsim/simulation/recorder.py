@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from flwr.app import ArrayRecord
@@ -26,11 +26,17 @@ class RoundRecorder:
         test_set: held-out examples the global model is evaluated on.
         model: a model of the run's architecture (its weights are overwritten).
         device: where evaluation runs.
+        round_test_set: what rounds ``1 .. last_round - 1`` are evaluated on (``test_set``
+            or a subset of it, :meth:`fedsim.client.EvaluationSpec.round_subset`).
+        last_round: the run's last round; it and round 0 use the whole ``test_set``
+            (a run that stops earlier gets its last record re-measured: :meth:`finish`).
     """
 
     test_set: ArrayDataset
     model: torch.nn.Module
     device: torch.device
+    round_test_set: ArrayDataset
+    last_round: int
     rounds: list[RoundRecord] = field(default_factory=list)
     first_error: str | None = None
     rounds_trained: dict[int, int] = field(default_factory=dict)
@@ -65,7 +71,8 @@ class RoundRecorder:
             privacy: the round's privacy figures (:meth:`fedsim.privacy.accounting.RunPrivacy.close_round`).
         """
         self.model.load_state_dict(arrays.to_torch_state_dict())
-        metrics = evaluate(self.model, self.test_set, device=self.device)
+        whole = server_round in (0, self.last_round)
+        metrics = evaluate(self.model, self.test_set if whole else self.round_test_set, device=self.device)
         replies = self._pending if server_round > 0 else []
         trained = [r for r in replies if not is_skipped(r.metrics)]
         weight = sum(int(r.metrics["num-examples"]) for r in trained)
@@ -90,11 +97,26 @@ class RoundRecorder:
             user_epsilon=privacy["user_epsilon"],
             failed_clients=" ".join("?" if f.partition_id is None else str(f.partition_id) for f in failed)
             or None,
+            test_examples=metrics.num_examples,
         )
         self._last_time = now
         self._pending, self._pending_failed = [], []
         self.rounds.append(record)
         return record
+
+    def finish(self) -> None:
+        """After the last round: re-measure the last record on the whole test set if it used the subset.
+
+        A run that stops before its last round (a budget rule, ``privacy.when-too-few``)
+        last evaluated on ``round_test_set``; its final accuracy is on the whole test set
+        like every other run's. ``model`` holds the last round's weights.
+        """
+        if not self.rounds or self.rounds[-1].test_examples == len(self.test_set):
+            return
+        metrics = evaluate(self.model, self.test_set, device=self.device)
+        self.rounds[-1] = replace(
+            self.rounds[-1], accuracy=metrics.accuracy, loss=metrics.loss, test_examples=metrics.num_examples
+        )
 
     def state_dict(self) -> dict:
         """The rounds so far, rounds trained per client and the first client error (plain values)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from fedsim.aggregation.federation import FederationSpec
 from fedsim.audit import AuditSpec
-from fedsim.client import TrainSpec
+from fedsim.client import EvaluationSpec, TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
 from fedsim.partition import PartitionSpec
@@ -63,6 +63,7 @@ class RunSpec:
         train: each client's local training.
         federation: clients, rounds, the strategy and whether it aggregates with SecAgg+.
         simulation: where the simulation runs (Ray, resources) and the round timeout.
+        evaluation: how the server tests the global model after each round.
         audit: the membership-inference audit of the final model.
         faults: client failures injected on purpose.
     """
@@ -78,5 +79,6 @@ class RunSpec:
     stopping: StoppingRule
     federation: FederationSpec
     simulation: SimulationSpec
+    evaluation: EvaluationSpec
     audit: AuditSpec
     faults: FaultSpec

@@ -58,7 +58,9 @@ def overfit_digits() -> OverfitModel:
     rng = np.random.default_rng(0)
     members = train_set.subset(rng.permutation(len(train_set))[:NUM_MEMBERS])
     nonmembers = test_set.subset(rng.permutation(len(test_set))[:NUM_MEMBERS])
-    factory = partial(build_model, ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10)
+    factory = partial(
+        build_model, ModelSpec("cnn", activation="relu"), input_shape=train_set.input_shape, num_classes=10
+    )
     model = factory(seed=0)
     with one_torch_thread():
         train(

@@ -116,6 +116,8 @@ def _factory(train_set):
     from fedsim.models import ModelSpec, build_model
 
     def create(seed: int) -> torch.nn.Module:
-        return build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=seed)
+        return build_model(
+            ModelSpec("cnn", activation="relu"), input_shape=train_set.input_shape, num_classes=10, seed=seed
+        )
 
     return create

@@ -10,7 +10,9 @@ from tests.fixtures.specs import data_spec
 def test_plain_training_learns_digits():
     # Arrange
     train_set, test_set = load_dataset(data_spec("digits"))
-    model = build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=0)
+    model = build_model(
+        ModelSpec("cnn", activation="relu"), input_shape=train_set.input_shape, num_classes=10, seed=0
+    )
     spec = TrainSpec(local_epochs=10, batch_size=32, learning_rate=0.05, momentum=0.9, local_steps=None)
     loader = create_data_loader(train_set, batch_size=spec.batch_size, shuffle=True, seed=0)
     device = torch.device("cpu")
@@ -33,7 +35,9 @@ def test_plain_training_learns_digits():
 
 def test_max_steps_stops_inside_an_epoch():
     train_set, _ = load_dataset(data_spec("digits"))
-    model = build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=0)
+    model = build_model(
+        ModelSpec("cnn", activation="relu"), input_shape=train_set.input_shape, num_classes=10, seed=0
+    )
     loader = create_data_loader(train_set, batch_size=32, shuffle=False)
     spec = TrainSpec(local_epochs=2, batch_size=32, learning_rate=0.1, momentum=0.0, local_steps=7)
     result = train(

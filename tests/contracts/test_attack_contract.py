@@ -44,7 +44,9 @@ def overfit() -> dict:
     nonmembers = test_set.subset(np.sort(rng.permutation(len(test_set))[:MEMBERS]))
 
     def factory(seed: int) -> nn.Module:
-        return build_model(ModelSpec("cnn"), input_shape=train_set.input_shape, num_classes=10, seed=seed)
+        return build_model(
+            ModelSpec("cnn", activation="relu"), input_shape=train_set.input_shape, num_classes=10, seed=seed
+        )
 
     model = factory(0)
     threads = torch.get_num_threads()

@@ -12,7 +12,7 @@ from torch import nn
 
 from fedsim.data import load_dataset
 from fedsim.models import ModelSpec, build_model
-from fedsim.privacy import DPSGDSpec, make_trainable, plain_state_dict
+from fedsim.privacy import DPSGDSpec, make_private, make_trainable, plain_state_dict
 from fedsim.privacy.layers import FastDPLSTM
 from fedsim.scenario import build_run_spec, load_scenario
 from fedsim.simulation.client_app import run_client_round
@@ -67,19 +67,23 @@ def test_fast_lstm_computes_nn_lstm_outputs_and_gradients():
 
 
 def test_fast_lstm_reads_and_writes_the_plain_lstm_weights():
-    model = build_model(ModelSpec("lstm"), input_shape=(80,), num_classes=62, vocab_size=62, seed=0)
+    model = build_model(
+        ModelSpec("lstm", activation="relu"), input_shape=(80,), num_classes=62, vocab_size=62, seed=0
+    )
     x = torch.randint(0, 62, (5, 80))
     trainable = make_trainable(model)
     assert isinstance(trainable.lstm, FastDPLSTM)
     assert list(trainable.state_dict()) == list(model.state_dict())
     torch.testing.assert_close(trainable(x), model(x), atol=1e-6, rtol=1e-5)
-    fresh = build_model(ModelSpec("lstm"), input_shape=(80,), num_classes=62, vocab_size=62, seed=1)
+    fresh = build_model(
+        ModelSpec("lstm", activation="relu"), input_shape=(80,), num_classes=62, vocab_size=62, seed=1
+    )
     fresh.load_state_dict(plain_state_dict(trainable, model.state_dict().keys()))
     torch.testing.assert_close(fresh(x), model(x))
 
 
 def test_opacus_dplstm_stays_selectable():
-    model = build_model(ModelSpec("lstm"), input_shape=(1, 28, 28), num_classes=10, seed=0)
+    model = build_model(ModelSpec("lstm", activation="relu"), input_shape=(1, 28, 28), num_classes=10, seed=0)
     assert isinstance(make_trainable(model, "opacus").lstm, DPLSTM)
     with pytest.raises(ValueError, match="dp_lstm must be one of"):
         make_trainable(model, "cudnn")
@@ -145,3 +149,35 @@ def test_a_client_round_gives_the_same_privacy_event_and_weights_with_either_lay
     for key, value in opacus_state.items():
         torch.testing.assert_close(fast_state[key], value, atol=1e-5, rtol=1e-4)
     assert any(not torch.equal(fast_state[k], state[k]) for k in state)
+
+
+def test_ghost_clipping_gives_the_clipped_gradient_of_per_sample_hooks():
+    # Arrange: the same batch, weights and clipping bound; no noise, so the steps compare exactly
+    torch.manual_seed(0)
+    x, y = _fashion_rows(32)
+    lstm = nn.LSTM(28, 64, num_layers=2, batch_first=True)
+    head = nn.Linear(64, 10).state_dict()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    grads = {}
+    for mode in ("hooks", "ghost"):
+        model = _Classifier(FastDPLSTM.from_lstm(lstm))
+        model.head.load_state_dict(head)
+        private = make_private(
+            module=model,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            criterion=nn.CrossEntropyLoss(),
+            data_loader=loader,
+            noise_multiplier=0.0,
+            max_grad_norm=0.05,  # small enough that every example is clipped
+            grad_sample_mode=mode,
+        )
+        # Act: one step's clipped, summed and averaged gradient
+        with private:
+            private.optimizer.zero_grad()
+            private.criterion(private.module(x), y).backward()
+            private.optimizer.pre_step()
+            grads[mode] = {k: p.grad.clone() for k, p in model.named_parameters()}
+    # Assert: ghost clipping's second backward pass (the rescaled first one) gives the same step
+    for name, grad in grads["hooks"].items():
+        torch.testing.assert_close(grads["ghost"][name], grad, atol=1e-6, rtol=1e-4)
+    assert max(g.abs().max() for g in grads["hooks"].values()) > 0

@@ -50,7 +50,9 @@ def test_dp_round_on_digits_reports_opacus_sample_rate_and_steps():
     # Arrange
     train_set, _ = load_dataset(data_spec("digits"))
     shard = train_set.subset(torch.arange(300).numpy())
-    model = build_model(ModelSpec("cnn"), input_shape=shard.input_shape, num_classes=10, seed=0)
+    model = build_model(
+        ModelSpec("cnn", activation="relu"), input_shape=shard.input_shape, num_classes=10, seed=0
+    )
     before = {k: v.clone() for k, v in model.state_dict().items()}
     # Act
     private, result = dp_round(
@@ -77,7 +79,11 @@ def test_dp_round_of_the_lstm_on_kjv_text():
     )
     shard = train_set.subset(torch.nonzero(torch.as_tensor(train_set.groups == 0)).flatten().numpy())
     model = build_model(
-        ModelSpec("lstm"), input_shape=(80,), num_classes=shard.num_classes, vocab_size=62, seed=0
+        ModelSpec("lstm", activation="relu"),
+        input_shape=(80,),
+        num_classes=shard.num_classes,
+        vocab_size=62,
+        seed=0,
     )
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainable = make_trainable(model)
@@ -103,7 +109,9 @@ def test_closing_private_training_frees_opacus_wrapper_without_the_collector(mod
     # import-time cycles behind, so collect once before the collector is turned off
     train_set, _ = load_dataset(data_spec("digits"))
     shard = train_set.subset(torch.arange(200).numpy())
-    model = build_model(ModelSpec("cnn"), input_shape=shard.input_shape, num_classes=10, seed=0)
+    model = build_model(
+        ModelSpec("cnn", activation="relu"), input_shape=shard.input_shape, num_classes=10, seed=0
+    )
     private, _ = dp_round(
         model, shard, batch_size=32, learning_rate=0.5, noise_multiplier=1.0, mode=mode, max_steps=2
     )

@@ -83,7 +83,8 @@ def test_round_trip(tmp_path):
     assert (
         header
         == "round,accuracy,loss,epsilon_max,epsilon_mean,clients_trained,clients_failed,train_loss,round_s,"
-        "clients_skipped,noise_multiplier,max_grad_norm,user_noise_multiplier,clipping_norm,user_epsilon,failed_clients"
+        "clients_skipped,noise_multiplier,max_grad_norm,user_noise_multiplier,clipping_norm,user_epsilon,failed_clients,"
+        "test_examples"
     )
     assert (
         (out / "clients.csv").read_text().splitlines()[0].startswith("client,examples,rounds_trained,epsilon")

@@ -17,7 +17,10 @@ from tests.privacy.test_accounting import PLAN, accounting
 
 
 def session(user_target: float) -> RunSession:
-    return RunSession(RoundRecorder(test_set=None, model=None, device=None), accounting(user_target))
+    return RunSession(
+        RoundRecorder(test_set=None, model=None, device=None, round_test_set=None, last_round=0),
+        accounting(user_target),
+    )
 
 
 def a_checkpoint() -> Checkpoint:

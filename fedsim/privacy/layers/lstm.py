@@ -17,7 +17,7 @@ https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html, gate order
   each example's gradient is a sum over time:
 
   - ``∂W_ih[n] = Σ_t dG[n, t] x[n, t]ᵀ`` and ``∂W_hh[n] = Σ_t dG[n, t] h[n, t-1]ᵀ``
-    (two batched products, ``einsum("ntg,nti->ngi")``);
+    (two batched products, ``bmm``);
   - ``∂b_ih[n] = ∂b_hh[n] = Σ_t dG[n, t]``.
 
   These are registered with Opacus as the layer's grad sampler
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from opacus.grad_sample import register_grad_sampler
+from opacus.grad_sample import register_grad_sampler, register_norm_sampler
 from torch import nn
 
 
@@ -98,7 +98,7 @@ def _recurrence(gates_x: torch.Tensor, weight_hh: torch.Tensor, hidden: int) -> 
 
 
 class _Recurrence(torch.autograd.Function):
-    """The hidden-to-hidden loop, time-major, with a hand-written backward pass (back-propagation through time).
+    """The hidden-to-hidden loop, time-major, with a hand-written backward pass (BPTT).
 
     Every step writes into preallocated ``(T, B, ·)`` buffers (eight operations
     forward, five backward, no copies); the backward pass hands the gate
@@ -133,31 +133,66 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_hs):
         weight_hh, hs, cells, tanh_cells, acts = ctx.saved_tensors
-        steps, batch, hidden = hs.shape
         grad_hs = grad_hs.contiguous()
-        i, f, g, o = acts.split(hidden, dim=2)  # (T, B, H) each
-        previous_c = torch.cat([torch.zeros_like(cells[:1]), cells[:-1]])
-        # dG_t = [dc·g·i(1-i), dc·c_{t-1}·f(1-f), dc·i·(1-g²), dh·tanh(c)·o(1-o)]
-        factors = torch.cat(
-            [g * i * (1 - i), previous_c * f * (1 - f), i * (1 - g * g), tanh_cells * o * (1 - o)], 2
-        )
-        dc_factor = o * (1 - tanh_cells * tanh_cells)  # ∂c_t of dh_t
-        d_gates = torch.empty_like(acts)  # (T, B, 4H)
-        dh, dc = grad_hs[-1], None
-        for t in range(steps - 1, -1, -1):
-            if dc is None:
-                dc = dh * dc_factor[t]
-            else:
-                dh = torch.addmm(grad_hs[t], d_gates[t + 1], weight_hh)
-                dc = torch.addcmul(dc * f[t + 1], dh, dc_factor[t])
-            ifg = d_gates[t, :, : 3 * hidden].view(batch, 3, hidden)
-            torch.mul(factors[t, :, : 3 * hidden].view(batch, 3, hidden), dc.unsqueeze(1), out=ifg)
-            torch.mul(factors[t, :, 3 * hidden :], dh, out=d_gates[t, :, 3 * hidden :])
-        previous_h = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}: (T, B, H)
+        first = getattr(ctx, "first_pass", None)
+        scale = _per_example_multiple(grad_hs, first[0]) if first is not None else None
+        if scale is not None:  # ghost clipping's second pass: each example's dG, rescaled
+            d_gates, previous_h = first[1] * scale[:, None], first[2]
+        else:
+            d_gates = _backward_through_time(grad_hs, weight_hh, cells, tanh_cells, acts)
+            previous_h = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}: (T, B, H)
+            ctx.first_pass = (grad_hs, d_gates, previous_h)
+            if ctx.layer is not None:
+                ctx.layer._keep(d_gates, previous_h, grad_hs)
         grad_weight_hh = d_gates.flatten(0, 1).t() @ previous_h.flatten(0, 1)  # (4H, H)
-        if ctx.layer is not None:
-            ctx.layer._keep(d_gates, previous_h, grad_hs)
         return d_gates, grad_weight_hh, None
+
+
+def _backward_through_time(grad_hs, weight_hh, cells, tanh_cells, acts) -> torch.Tensor:
+    """The gate gradient ``dG`` ``(T, B, 4H)`` from the hidden states' gradient ``(T, B, H)``.
+
+    PyTorch's LSTM equations differentiated by hand: with ``dh_t`` the total
+    gradient of ``h_t`` and ``dc_t = dh_t·o_t·(1 - tanh²c_t) + dc_{t+1}·f_{t+1}``,
+    ``dG_t = [dc_t·g_t·i_t(1-i_t), dc_t·c_{t-1}·f_t(1-f_t), dc_t·i_t·(1-g_t²), dh_t·tanh(c_t)·o_t(1-o_t)]``
+    and ``dh_{t-1} += dG_t W_hh``.
+    """
+    steps, batch, hidden = cells.shape
+    i, f, g, o = acts.split(hidden, dim=2)  # (T, B, H) each
+    previous_c = torch.cat([torch.zeros_like(cells[:1]), cells[:-1]])
+    factors = torch.cat(
+        [g * i * (1 - i), previous_c * f * (1 - f), i * (1 - g * g), tanh_cells * o * (1 - o)], 2
+    )
+    dc_factor = o * (1 - tanh_cells * tanh_cells)  # ∂c_t of dh_t
+    d_gates = torch.empty_like(acts)  # (T, B, 4H)
+    dh, dc = grad_hs[-1], None
+    for t in range(steps - 1, -1, -1):
+        if dc is None:
+            dc = dh * dc_factor[t]
+        else:
+            dh = torch.addmm(grad_hs[t], d_gates[t + 1], weight_hh)
+            dc = torch.addcmul(dc * f[t + 1], dh, dc_factor[t])
+        ifg = d_gates[t, :, : 3 * hidden].view(batch, 3, hidden)
+        torch.mul(factors[t, :, : 3 * hidden].view(batch, 3, hidden), dc.unsqueeze(1), out=ifg)
+        torch.mul(factors[t, :, 3 * hidden :], dh, out=d_gates[t, :, 3 * hidden :])
+    return d_gates
+
+
+def _per_example_multiple(grad: torch.Tensor, first: torch.Tensor, tol: float = 1e-5) -> torch.Tensor | None:
+    """Factors ``k`` ``(B,)`` with ``grad[:, n] = k[n]·first[:, n]`` for every example, or None.
+
+    The backward pass is linear in the output gradient and each example's part
+    depends on that example alone, so when a second backward pass over the same
+    graph brings each example's output gradient times a factor (Opacus's ghost
+    clipping: the per-example loss times its clipping coefficient, Li et al.
+    2021, https://arxiv.org/abs/2110.05679), its gate gradient is the first
+    pass's times the same factor, with no second loop over time.
+    """
+    if grad.shape != first.shape:
+        return None
+    dims = (0, 2)
+    k = (grad * first).sum(dims) / (first * first).sum(dims).clamp_min(1e-30)  # (B,)
+    residual = (grad - first * k[:, None]).norm()
+    return k if residual <= tol * grad.norm() + 1e-30 else None
 
 
 def _under_functorch(t: torch.Tensor) -> bool:
@@ -192,13 +227,27 @@ def lstm_layer_grad_sample(
     scale = (backprops.transpose(0, 1) * output_grad).sum() / (output_grad * output_grad).sum().clamp_min(
         1e-30
     )
-    d_gates = gate_grad * scale
-    d_bias = d_gates.sum(0)  # (B, 4H)
+    d_gates = (gate_grad * scale).permute(1, 2, 0)  # (B, 4H, T), a view
+    d_bias = d_gates.sum(2)  # (B, 4H)
     return {
-        layer.weight_ih: torch.einsum("tng,nti->ngi", d_gates, activations[0]),
-        layer.weight_hh: torch.einsum("tng,tnh->ngh", d_gates, previous),
+        layer.weight_ih: torch.bmm(d_gates, activations[0]),  # Σ_t dG_t x_tᵀ: (B, 4H, I)
+        layer.weight_hh: torch.bmm(d_gates, previous.transpose(0, 1)),  # Σ_t dG_t h_{t-1}ᵀ
         layer.bias_ih: d_bias,
         layer.bias_hh: d_bias.clone(),
+    }
+
+
+@register_norm_sampler(LSTMLayer)
+def lstm_layer_norm_sample(
+    layer: LSTMLayer, activations: list[torch.Tensor], backprops: torch.Tensor
+) -> dict[nn.Parameter, torch.Tensor]:
+    """Per-sample gradient norms ``(B,)`` of one :class:`LSTMLayer`, for Opacus's ghost clipping.
+
+    The per-sample gradients of :func:`lstm_layer_grad_sample`, reduced to their
+    norms here (Opacus would otherwise copy them into its own buffers first).
+    """
+    return {
+        p: g.flatten(1).norm(dim=1) for p, g in lstm_layer_grad_sample(layer, activations, backprops).items()
     }
 
 
