@@ -1,7 +1,7 @@
 """fedsim benchmarks: ratios measured side by side in one run, each figure beside its target.
 
-    .venv/bin/python -m bench.run                 # figures 1-4 (about 12 minutes on 2 cores)
-    .venv/bin/python -m bench.run --only dp       # one section: dp, framework, many, gpu, secagg
+    .venv/bin/python -m bench.run                 # figures 1-4 (about 15 minutes on 2 cores)
+    .venv/bin/python -m bench.run --only dp       # one section: dp, framework, many, gpu, secagg, profile
     bash bench/gpu_check.sh                       # figure 4, on a machine with an NVIDIA GPU
 
 (1) framework: the same 50-round DP job (Fashion-MNIST, CNN, 4 clients) through
@@ -24,6 +24,11 @@
     clients sharing a GPU (resources.client-gpus) on a machine with one.
 (extra) secagg: the same small DP job through Flower + Ray with and without
     SecAgg+ (privacy.secure-aggregation); ratio of the median round time.
+(7) profile: where one round's time goes, for the quickstart (CNN) and
+    fashion-lstm (LSTM): one client round timed by phase (forward, backward
+    with per-sample gradients, clipping, noise, the rest) in one thread, and a
+    4-round run timed in the driver (evaluation, checkpoint); the remainder of
+    the round is Flower and Ray messaging and contention.
 
 The process re-executes itself under the glibc malloc settings fedsim gives
 its Ray workers (`fedsim.simulation.run.WORKER_MALLOC_ENV`), so both sides of
@@ -363,6 +368,19 @@ PROFILE_CASES = {
 }
 
 
+def _timed(clock: dict[str, list[float]], name: str, fn):
+    """``fn``, also appending each call's wall time (s) to ``clock[name]``."""
+
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            clock.setdefault(name, []).append(time.perf_counter() - t0)
+
+    return wrapper
+
+
 def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
     """Seconds per phase of one client round (median over ``rounds``), in this process, one thread.
 
@@ -383,17 +401,10 @@ def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
     state = build_model(
         spec.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
     ).state_dict()
-    clock: dict[str, float] = {}
+    clock: dict[str, list[float]] = {}
 
     def timed(name, fn):
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                clock[name] = clock.get(name, 0.0) + time.perf_counter() - t0
-
-        return wrapper
+        return _timed(clock, name, fn)
 
     original_train = client_app.train
 
@@ -421,9 +432,9 @@ def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
                 clock.clear()
                 t0 = time.perf_counter()
                 client_app.run_client_round(task, partition_id=0, server_round=r + 1, state_dict=state)
-                clock["round"] = time.perf_counter() - t0
+                clock["round"] = [time.perf_counter() - t0]
                 if r:  # the first round loads the data
-                    samples.append(dict(clock))
+                    samples.append({k: sum(v) for k, v in clock.items()})
             torch.set_num_threads(threads)
     finally:
         client_app.train = original_train
@@ -439,14 +450,7 @@ def _run_phases(scenario_file: str, rounds: int) -> dict[str, float]:
     clock: dict[str, list[float]] = {"evaluation": [], "checkpoint": []}
 
     def timed(name, fn):
-        def wrapper(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                clock[name].append(time.perf_counter() - t0)
-
-        return wrapper
+        return _timed(clock, name, fn)
 
     evaluate, write = recorder.evaluate, run_command.write_checkpoint
     recorder.evaluate, run_command.write_checkpoint = (
