@@ -424,9 +424,9 @@ def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
 
     client_app.train = train
     samples: list[dict[str, float]] = []
+    threads = torch.get_num_threads()
     try:
         with torch.random.fork_rng(devices=[]):
-            threads = torch.get_num_threads()
             torch.set_num_threads(1)  # a Ray actor's one CPU
             for r in range(rounds + 1):
                 clock.clear()
@@ -435,8 +435,8 @@ def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
                 clock["round"] = [time.perf_counter() - t0]
                 if r:  # the first round loads the data
                     samples.append({k: sum(v) for k, v in clock.items()})
-            torch.set_num_threads(threads)
     finally:
+        torch.set_num_threads(threads)
         client_app.train = original_train
     return {k: statistics.median(s.get(k, 0.0) for s in samples) for k in samples[0]}
 
@@ -495,7 +495,7 @@ def profile() -> list[tuple[str, str, str]]:
         }
         rows.append(
             (
-                f"{name}: round, median of rounds 3+ (s)",
+                f"{name}: round, median of rounds 2+ (s)",
                 f"{run['round']:.2f}",
                 f"{run['clients']} clients on {actors} actors",
             )

@@ -10,6 +10,9 @@ from torch import nn
 
 from fedsim.data import ArrayDataset
 
+_ROUND_SUBSET_STREAM = 2
+"""Second word of the seed of the test subset's draw (``[run seed, stream]``), apart from other streams."""
+
 
 @dataclass(frozen=True)
 class EvaluationSpec:
@@ -35,7 +38,9 @@ class EvaluationSpec:
         """The examples tested between the first and the last round: ``data`` or a seeded subset of it."""
         if self.round_examples is None or self.round_examples >= len(data):
             return data
-        rows = np.random.default_rng([seed, 2]).choice(len(data), self.round_examples, replace=False)
+        rows = np.random.default_rng([seed, _ROUND_SUBSET_STREAM]).choice(
+            len(data), self.round_examples, replace=False
+        )
         return data.subset(np.sort(rows))
 
 

@@ -101,8 +101,8 @@ def make_trainable(module: nn.Module, dp_lstm: str = "fast") -> nn.Module:
     layer:
 
     * ``fast``: :class:`fedsim.privacy.layers.FastDPLSTM`, the whole sequence's
-      input projection in one product and per-sample gradients by einsum
-      (13 to 19 times cheaper than ``DPLSTM`` on a CPU; ``bench/run.py``);
+      input projection in one product and per-sample gradients by batched
+      products (a DP-SGD step about half of ``DPLSTM``'s on a CPU; ``bench/run.py``);
     * ``opacus``: Opacus's ``DPLSTM``, through ``ModuleValidator.fix``.
 
     Any other layer Opacus cannot train is replaced by ``ModuleValidator.fix``.

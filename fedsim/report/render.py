@@ -145,8 +145,7 @@ def _overview(result: RunResult) -> list[str]:
         "",
         table(_ROUNDS, rounds),
         "",
-        _evaluation_note(result),
-        "",
+        *([note, ""] if (note := _evaluation_note(result)) else []),
         *([f"**Stopped early:** {s.stop_reason}.", ""] if s.stop_reason else []),
     ]
 
@@ -156,6 +155,8 @@ def _evaluation_note(result: RunResult) -> str:
     sizes = {r.test_examples for r in result.rounds}
     whole = max((n for n in sizes if n is not None), default=None)
     subset = sorted(n for n in sizes if n is not None and n != whole)
+    if whole is None:  # saved before fedsim recorded it
+        return ""
     if not subset:
         return f"Every round was evaluated on the whole test set ({fmt(whole)} examples), by the server."
     return (

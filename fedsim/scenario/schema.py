@@ -58,6 +58,11 @@ class Scenario(_Section):
                 f"model.name: {self.model.name!r} cannot read {kind} data ({self.data.dataset!r}); "
                 f"use one of {readers}"
             )
+        if self.model.activation != "relu" and self.model.name != "cnn":
+            raise ValueError(
+                f"model.activation: {self.model.activation!r} applies to model.name = 'cnn' only "
+                f"(the {self.model.name}'s activations are fixed); remove it"
+            )
         return self
 
     @model_validator(mode="after")

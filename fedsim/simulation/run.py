@@ -27,25 +27,38 @@ DP-SGD/non-private step ratio went from 1.9-3.2 (median 2.4) to 1.9-2.1 with a
 batches of 1,024 went from 1.9 s (half of it in the kernel: 930,000 page
 faults) to 0.8 s with 1 GB.
 """
-for _name, _value in WORKER_MALLOC_ENV.items():
-    os.environ.setdefault(_name, _value)
+_GLIBC_CAPPED_MMAP_THRESHOLD = "33554432"
+"""The largest mmap threshold older glibc accepts (``HEAP_MAX_SIZE / 2`` on 64 bits, 32 MiB)."""
 
 
 def _tune_malloc() -> None:
     """The same settings for this process (the driver evaluates the global model every round).
 
     glibc reads the environment only at start-up; ``mallopt`` (``M_TRIM_THRESHOLD`` = -1,
-    ``M_MMAP_THRESHOLD`` = -3, from glibc's ``malloc.h``) sets them now. No-op elsewhere.
+    ``M_MMAP_THRESHOLD`` = -3, ``M_ARENA_MAX`` = -8, from glibc's ``malloc.h``) sets
+    them now, except those the user set in the environment. One arena, since the
+    ServerApp (and so evaluation) runs in a thread, whose own arena would map every
+    block above 64 MB. Where glibc refuses the 1 GB threshold (older versions cap it
+    at 32 MiB), the workers get the cap instead. No-op without glibc.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ and not libc.mallopt(
+        -3, int(WORKER_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"])
+    ):
+        WORKER_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"] = _GLIBC_CAPPED_MMAP_THRESHOLD
+        libc.mallopt(-3, int(_GLIBC_CAPPED_MMAP_THRESHOLD))
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         libc.mallopt(-1, int(WORKER_MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]))
-        libc.mallopt(-3, int(WORKER_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]))
-    except (OSError, AttributeError):  # not glibc
-        pass
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(-8, 1)
 
 
 _tune_malloc()
+for _name, _value in WORKER_MALLOC_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 import torch  # noqa: E402
 from flwr.app import ArrayRecord  # noqa: E402

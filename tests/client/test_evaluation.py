@@ -30,32 +30,38 @@ def test_round_subset_is_seeded_sorted_and_a_subset():
     a, b = spec.round_subset(test_set, seed=3), spec.round_subset(test_set, seed=3)
     other = spec.round_subset(test_set, seed=4)
     assert len(a) == 100 and np.array_equal(a.x, b.x) and not np.array_equal(a.x, other.x)
-    # every example of the subset is a test example
-    rows = {row.tobytes() for row in np.asarray(test_set.x)}
-    assert all(row.tobytes() in rows for row in np.asarray(a.x))
+    # the subset is test rows in their order, each at most once
+    test_set.subset = lambda rows: rows  # the rows drawn, instead of the examples
+    rows = spec.round_subset(test_set, seed=3)
+    assert np.all(np.diff(rows) > 0) and rows.min() >= 0 and rows.max() < len(test_set.y)
     assert EvaluationSpec(round_examples=None).round_subset(test_set, seed=3) is test_set
     assert EvaluationSpec(round_examples=10**6).round_subset(test_set, seed=3) is test_set
     with pytest.raises(ValueError, match="round_examples must be ≥ 1"):
         EvaluationSpec(round_examples=0)
 
 
-def test_rounds_in_between_use_the_subset_and_a_run_stopped_early_is_measured_on_all():
-    # Arrange: a real model on the digits test set, 5 rounds planned, the subset of 50
+def _weights(model, scale):
+    """The model's weights times ``scale``, as the server's arrays of one round."""
+    return ArrayRecord({k: v * scale for k, v in model.state_dict().items()})
+
+
+@pytest.mark.parametrize("stopped_early", [True, False])
+def test_rounds_in_between_use_the_subset_and_the_last_round_all(stopped_early):
+    # Arrange: a real model on the digits test set, 3 rounds planned, the subset of 50
     _, test_set = load_dataset(data_spec("digits"))
     model = build_model(ModelSpec("cnn", activation="relu"), input_shape=(1, 8, 8), num_classes=10, seed=0)
     subset = EvaluationSpec(round_examples=50).round_subset(test_set, seed=0)
     recorder = RoundRecorder(
-        test_set=test_set, model=model, device=torch.device("cpu"), round_test_set=subset, last_round=5
+        test_set=test_set, model=model, device=torch.device("cpu"), round_test_set=subset, last_round=3
     )
-    arrays = ArrayRecord(model.state_dict())
-    # Act: the initial model, then two rounds, then the run stops (a budget rule)
-    for server_round in (0, 1, 2):
-        recorder.close_round(server_round, arrays, NO_PRIVACY)
-    before = recorder.rounds[-1]
+    rounds = (0, 1, 2) if stopped_early else (0, 1, 2, 3)
+    # Act: other weights every round; a run stopped early (a budget rule) ends after round 2
+    for server_round in rounds:
+        recorder.close_round(server_round, _weights(model, 1 + server_round), NO_PRIVACY)
     recorder.finish()
-    # Assert
-    assert [r.test_examples for r in recorder.rounds] == [len(test_set), 50, len(test_set)]
-    assert before.test_examples == 50
-    whole = evaluate(model, test_set, device=torch.device("cpu"))
-    assert recorder.rounds[-1].accuracy == whole.accuracy == recorder.rounds[0].accuracy
-    assert recorder.rounds[1].accuracy == evaluate(model, subset, device=torch.device("cpu")).accuracy
+    # Assert: both ends on all examples, with the last round's weights; round 1 on the subset
+    n = len(test_set)
+    assert [r.test_examples for r in recorder.rounds] == ([n, 50, n] if stopped_early else [n, 50, 50, n])
+    last = evaluate(model, test_set, device=torch.device("cpu"))  # the recorder's model: the last round's
+    assert (recorder.rounds[-1].loss, recorder.rounds[-1].accuracy) == (last.loss, last.accuracy)
+    assert recorder.rounds[1].loss != recorder.rounds[-1].loss

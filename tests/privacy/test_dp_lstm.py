@@ -151,15 +151,20 @@ def test_a_client_round_gives_the_same_privacy_event_and_weights_with_either_lay
     assert any(not torch.equal(fast_state[k], state[k]) for k in state)
 
 
-def test_ghost_clipping_gives_the_clipped_gradient_of_per_sample_hooks():
+def test_ghost_clipping_gives_the_clipped_gradient_of_per_sample_hooks(monkeypatch):
     # Arrange: the same batch, weights and clipping bound; no noise, so the steps compare exactly
     torch.manual_seed(0)
     x, y = _fashion_rows(32)
     lstm = nn.LSTM(28, 64, num_layers=2, batch_first=True)
     head = nn.Linear(64, 10).state_dict()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
-    grads = {}
+    grads, loops = {}, []
+    import fedsim.privacy.layers.lstm as layer_module
+
+    loop = layer_module._backward_through_time
+    monkeypatch.setattr(layer_module, "_backward_through_time", lambda *a: loops.append(1) or loop(*a))
     for mode in ("hooks", "ghost"):
+        loops.clear()
         model = _Classifier(FastDPLSTM.from_lstm(lstm))
         model.head.load_state_dict(head)
         private = make_private(
@@ -177,6 +182,8 @@ def test_ghost_clipping_gives_the_clipped_gradient_of_per_sample_hooks():
             private.criterion(private.module(x), y).backward()
             private.optimizer.pre_step()
             grads[mode] = {k: p.grad.clone() for k, p in model.named_parameters()}
+        # one loop over time per layer: ghost clipping's second pass reuses the first
+        assert len(loops) == 2, mode
     # Assert: ghost clipping's second backward pass (the rescaled first one) gives the same step
     for name, grad in grads["hooks"].items():
         torch.testing.assert_close(grads["ghost"][name], grad, atol=1e-6, rtol=1e-4)

@@ -223,6 +223,22 @@ BAD = {
         'name = "x"\n[privacy]\nmode = "users"\n',
         "privacy.mode: Input should be 'none', 'sample', 'user' or 'both'",
     ),
+    "activation of the lstm": (
+        'name = "x"\n[model]\nname = "lstm"\nactivation = "tanh"\n',
+        "model.activation: 'tanh' applies to model.name = 'cnn' only (the lstm's activations are fixed)",
+    ),
+    "unknown activation": (
+        'name = "x"\n[model]\nactivation = "gelu"\n',
+        "model.activation: Input should be 'relu' or 'tanh'",
+    ),
+    "unknown dp lstm": (
+        'name = "x"\n[privacy]\ndp-lstm = "cudnn"\n',
+        "privacy.dp-lstm: Input should be 'fast' or 'opacus'",
+    ),
+    "no evaluation examples": (
+        'name = "x"\n[evaluation]\nround-examples = 0\n',
+        "evaluation.round-examples: Input should be greater than or equal to 1",
+    ),
 }
 
 

@@ -1,30 +1,34 @@
-"""A DP-ready LSTM: the input projection of a whole sequence in one product, per-sample gradients by einsum.
+"""A DP-ready LSTM: the input projection of a whole sequence in one product, per-sample gradients by bmm.
 
 Opacus's ``DPLSTM`` computes an LSTM one time step at a time through small
 ``RNNLinear`` modules, each with its own forward and backward hooks and its own
-per-step per-sample gradient; on a CPU its DP-SGD step costs 13 to 19 times the
-non-private step of PyTorch's fused ``nn.LSTM`` (fedsim's ``bench/run.py``).
+per-step per-sample gradient; on a CPU its DP-SGD step costs 8 to 12 times the
+non-private step of PyTorch's fused ``nn.LSTM`` (``python -m bench.run --only dp``).
 
 :class:`FastDPLSTM` computes the same function (PyTorch's LSTM equations,
 https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html, gate order
 ``i, f, g, o``) with one module per layer, :class:`LSTMLayer`:
 
 * the input-to-hidden projection of every time step is one matrix product,
-  ``(B, T, I) @ (I, 4H)``; only the hidden-to-hidden recurrence loops over time;
-* a tensor hook keeps the gradient of the loss with respect to the gate
-  pre-activations, ``dG`` of shape ``(B, T, 4H)``; since every weight of the
-  layer enters the loss through ``G_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh``,
-  each example's gradient is a sum over time:
+  ``(T, B, I) @ (I, 4H)``; only the hidden-to-hidden recurrence loops over time,
+  in an autograd Function with a hand-written backward pass (back-propagation
+  through time) that hands the layer the gradient of the loss with respect to
+  the gate pre-activations, ``dG`` of shape ``(T, B, 4H)``;
+* since every weight of the layer enters the loss through
+  ``G_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh``, each example's gradient is a
+  sum over time:
 
-  - ``∂W_ih[n] = Σ_t dG[n, t] x[n, t]ᵀ`` and ``∂W_hh[n] = Σ_t dG[n, t] h[n, t-1]ᵀ``
+  - ``∂W_ih[n] = Σ_t dG[t, n] x[n, t]ᵀ`` and ``∂W_hh[n] = Σ_t dG[t, n] h[n, t-1]ᵀ``
     (two batched products, ``bmm``);
-  - ``∂b_ih[n] = ∂b_hh[n] = Σ_t dG[n, t]``.
+  - ``∂b_ih[n] = ∂b_hh[n] = Σ_t dG[t, n]``.
 
-  These are registered with Opacus as the layer's grad sampler
-  (``opacus.grad_sample.register_grad_sampler``), so the hooks and ghost
-  modes compute per-sample gradients (ghost clipping takes their norms, the
-  "fast gradient clipping" of Opacus 1.5+); the functorch mode differentiates
-  the same forward per example with ``torch.func``.
+  These are registered with Opacus as the layer's grad sampler and norm
+  sampler (``opacus.grad_sample.register_grad_sampler``,
+  ``register_norm_sampler``), so the hooks and ghost modes compute per-sample
+  gradients or their norms; under ghost clipping the second backward pass
+  reuses the first pass's ``dG``, rescaled per example. The functorch mode
+  differentiates the same forward, in plain operations, per example with
+  ``torch.func``.
 
 The parameters have ``nn.LSTM``'s names and shapes (``weight_ih_l0``,
 ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``…_l1``), so
@@ -35,10 +39,13 @@ unidirectional, no initial state, no packed sequences.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from opacus.grad_sample import register_grad_sampler, register_norm_sampler
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 class LSTMLayer(nn.Module):
@@ -62,6 +69,13 @@ class LSTMLayer(nn.Module):
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
         self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
         self._kept: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``nn.LSTM``'s initialisation: every weight and bias uniform in ``±1/√H``."""
+        bound = 1 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
 
     def _keep(self, gate_grad: torch.Tensor, previous_h: torch.Tensor, output_grad: torch.Tensor) -> None:
         """Keep a backward pass's ``dG``, ``h_{t-1}`` and output gradient for the grad sampler."""
@@ -131,6 +145,7 @@ class _Recurrence(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_hs):
         weight_hh, hs, cells, tanh_cells, acts = ctx.saved_tensors
         grad_hs = grad_hs.contiguous()
@@ -138,6 +153,7 @@ class _Recurrence(torch.autograd.Function):
         scale = _per_example_multiple(grad_hs, first[0]) if first is not None else None
         if scale is not None:  # ghost clipping's second pass: each example's dG, rescaled
             d_gates, previous_h = first[1] * scale[:, None], first[2]
+            ctx.first_pass = None
         else:
             d_gates = _backward_through_time(grad_hs, weight_hh, cells, tanh_cells, acts)
             previous_h = torch.cat([torch.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}: (T, B, H)
@@ -196,8 +212,8 @@ def _per_example_multiple(grad: torch.Tensor, first: torch.Tensor, tol: float = 
 
 
 def _under_functorch(t: torch.Tensor) -> bool:
-    """Whether ``t`` is a torch.func wrapper (Opacus's functorch mode differentiates the layer itself)."""
-    return torch._C._functorch.is_functorch_wrapped_tensor(t)
+    """Whether a torch.func transform is active (Opacus's functorch mode differentiates the layer itself)."""
+    return torch._C._are_functorch_transforms_active() or torch._C._functorch.is_functorch_wrapped_tensor(t)
 
 
 @register_grad_sampler(LSTMLayer)
@@ -222,7 +238,10 @@ def lstm_layer_grad_sample(
     """
     kept, layer._kept = layer._kept, None
     if kept is None:
-        raise RuntimeError("LSTMLayer kept no gradients: call it in training mode with gradients enabled")
+        raise RuntimeError(
+            "LSTMLayer kept no gradients: call it in training mode with gradients enabled, "
+            "through FastDPLSTM (which makes the first layer's input require a gradient)"
+        )
     gate_grad, previous, output_grad = kept  # time-major: (T, B, 4H), (T, B, H), (T, B, H)
     scale = (backprops.transpose(0, 1) * output_grad).sum() / (output_grad * output_grad).sum().clamp_min(
         1e-30
@@ -289,10 +308,14 @@ class FastDPLSTM(nn.Module):
         }
         named = [name for name, bad in unsupported.items() if bad]
         if named:
-            raise ValueError(f"FastDPLSTM does not implement nn.LSTM with {', '.join(named)}")
+            raise ValueError(
+                f"FastDPLSTM does not implement nn.LSTM with {', '.join(named)}; "
+                "use Opacus's DPLSTM instead (privacy.dp-lstm = 'opacus')"
+            )
         fast = cls(lstm.input_size, lstm.hidden_size, lstm.num_layers)
+        fast = fast.to(device=lstm.weight_ih_l0.device, dtype=lstm.weight_ih_l0.dtype)
         fast.load_state_dict(lstm.state_dict())
-        return fast.to(lstm.weight_ih_l0.device)
+        return fast
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         """Map ``(B, T, I)`` to ``(out (B, T, H), None)``, ``out`` as ``nn.LSTM``'s (no final states)."""
