@@ -30,10 +30,21 @@ def test_round_subset_is_seeded_sorted_and_a_subset():
     a, b = spec.round_subset(test_set, seed=3), spec.round_subset(test_set, seed=3)
     other = spec.round_subset(test_set, seed=4)
     assert len(a) == 100 and np.array_equal(a.x, b.x) and not np.array_equal(a.x, other.x)
-    # the subset is test rows in their order, each at most once
-    test_set.subset = lambda rows: rows  # the rows drawn, instead of the examples
-    rows = spec.round_subset(test_set, seed=3)
-    assert np.all(np.diff(rows) > 0) and rows.min() >= 0 and rows.max() < len(test_set.y)
+    # the subset is test rows in their order, each at most once: test the drawn rows themselves
+    drawn = []
+
+    class Rows:
+        def __len__(self):
+            return len(test_set)
+
+        def subset(self, rows):
+            drawn.append(rows)
+            return test_set.subset(rows)
+
+    spec.round_subset(Rows(), seed=3)
+    (rows,) = drawn
+    assert np.all(np.diff(rows) > 0) and rows.min() >= 0 and rows.max() < len(test_set)
+    assert np.array_equal(test_set.subset(rows).x, a.x)
     assert EvaluationSpec(round_examples=None).round_subset(test_set, seed=3) is test_set
     assert EvaluationSpec(round_examples=10**6).round_subset(test_set, seed=3) is test_set
     with pytest.raises(ValueError, match="round_examples must be ≥ 1"):
