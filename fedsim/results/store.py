@@ -31,7 +31,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
@@ -140,16 +140,24 @@ def _parse(value: str, kind: type) -> Any:
 def _read_records(run_dir: Path, cls: type, name: str) -> list[Any]:
     """The dataclass records of type ``cls`` in the CSV file ``run_dir / name`` (:func:`write_records`).
 
+    A file written before fedsim added a column (``rounds.csv`` before ``test_examples``)
+    is read too: the missing trailing columns take their field's default.
+
     Raises:
-        RunDirError: if its columns are not ``cls``'s fields, or a row is malformed.
+        RunDirError: if its columns are not ``cls``'s fields (or a prefix of them ending
+            after the last field without a default), or a row is malformed.
     """
     kinds = {
         f.name: (int if "int" in str(f.type) else float if "float" in str(f.type) else str)
         for f in fields(cls)
     }
+    required = max(
+        i + 1 for i, f in enumerate(fields(cls)) if f.default is MISSING and f.default_factory is MISSING
+    )
     with (run_dir / name).open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames != list(kinds):
+        columns = reader.fieldnames or []
+        if len(columns) < required or columns != list(kinds)[: len(columns)]:
             raise RunDirError(f"{run_dir / name}: columns {reader.fieldnames} are not {list(kinds)}")
         rows = list(reader)
     try:

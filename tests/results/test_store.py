@@ -1,3 +1,4 @@
+import csv
 import json
 from dataclasses import fields, replace
 
@@ -189,3 +190,22 @@ def test_non_finite_summary_values_are_written_as_null(tmp_path):
     assert saved["tiers"] == [{"name": "a", "share": 1.0, "target_epsilon": None}]
     assert loaded.summary.final_loss is None and loaded.summary.privacy.epsilon_max is None
     assert loaded.summary.privacy.tiers == (TierSummary("a", 1.0, None),)
+
+
+def test_a_run_saved_before_the_test_examples_column_still_loads(tmp_path):
+    # Arrange: a complete run whose rounds.csv has the columns fedsim wrote before test_examples
+    out = tmp_path / "run"
+    save_run(sample_result(), out)
+    path = out / "rounds.csv"
+    rows = list(csv.reader(path.read_text().splitlines()))
+    assert rows[0][-1] == "test_examples"
+    path.write_text("\n".join(",".join(r[:-1]) for r in rows) + "\n")
+    # Act
+    loaded = load_run(out)
+    # Assert: the same records, with no test-example count
+    assert [r.test_examples for r in loaded.rounds] == [None] * len(loaded.rounds)
+    assert [replace(r, test_examples=None) for r in sample_result().rounds] == loaded.rounds
+    # a file missing a column that has no default is still refused
+    path.write_text("\n".join(",".join(r[:3]) for r in rows) + "\n")
+    with pytest.raises(RunDirError, match="columns"):
+        load_run(out)

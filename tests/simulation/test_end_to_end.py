@@ -42,8 +42,10 @@ def test_digits_smoke_run_through_ray(tmp_path):
         "clipping_norm",
         "user_epsilon",
         "failed_clients",
+        "test_examples",
     ]
     assert [int(r["round"]) for r in rounds] == [0, 1, 2, 3]
+    assert {r["test_examples"] for r in rounds} == {"450"}  # the whole digits test set, every round
     eps = [float(r["epsilon_max"]) for r in rounds]
     assert eps == sorted(eps) and eps[-1] == pytest.approx(summary["epsilon_max"])
     assert all(int(r["clients_trained"]) == 3 for r in rounds[1:])

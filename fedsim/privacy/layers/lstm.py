@@ -115,7 +115,7 @@ class _Recurrence(torch.autograd.Function):
     """The hidden-to-hidden loop, time-major, with a hand-written backward pass (BPTT).
 
     Every step writes into preallocated ``(T, B, ·)`` buffers (eight operations
-    forward, five backward, no copies); the backward pass hands the gate
+    forward, five backward, no per-step copies); the backward pass hands the gate
     gradient ``dG`` to the layer for its per-sample gradients.
     """
 
