@@ -112,6 +112,17 @@ class _LegacyHooks:
         self._evaluate_fn = evaluate_fn
         self._on_release = on_release
 
+    def configure_fit(self, server_round: int, parameters: Parameters, client_manager):
+        """The inner strategy's, once every registered client is available.
+
+        Flower's legacy ``FedAvg.configure_fit`` sizes the cohort from the clients
+        available at that moment and only then waits for ``min_available_clients``:
+        under load a node that registers a moment late shrank the cohort (a SecAgg+
+        round with 2 of 3 clients in CI).
+        """
+        client_manager.wait_for(self.min_available_clients)
+        return super().configure_fit(server_round, parameters, client_manager)
+
     def aggregate_fit(self, server_round: int, results: list, failures: list):
         """Report every reply and failure, then average the replies that trained (None if none did)."""
         replies = [

@@ -16,7 +16,14 @@ from tests.fixtures.cli import ROOT
 
 
 class _ClientManager:
-    """The two client-manager calls legacy FedAvg's configure_fit makes."""
+    """The client-manager calls legacy FedAvg's configure_fit makes, and fedsim's wait for every client."""
+
+    def __init__(self):
+        self.waited_for = None
+
+    def wait_for(self, num_clients, timeout=86400):
+        self.waited_for = num_clients
+        return True
 
     def num_available(self):
         return 3
@@ -49,7 +56,9 @@ def test_legacy_strategy_sends_config_reports_replies_and_evaluates_named_arrays
         evaluate_fn=lambda r, arrays: evaluated.append((r, arrays)) or MetricRecord({"loss": 0.5}),
     )
     # Act
-    instructions = strategy.configure_fit(1, strategy.initialize_parameters(None), _ClientManager())
+    manager = _ClientManager()
+    instructions = strategy.configure_fit(1, strategy.initialize_parameters(None), manager)
+    assert manager.waited_for == 3  # every client registered before the cohort is sized
     results = [
         (None, _fit_res(1.0, 10, 0)),
         (None, _fit_res(4.0, 30, 1)),
