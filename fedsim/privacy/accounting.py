@@ -25,6 +25,18 @@ ReleaseState = Callable[[], Mapping[str, float | int | None]]
 ``clipped_count_stddev`` and ``clipping_norm`` (:func:`fedsim.aggregation.user_dp.release_state`)."""
 
 
+ROUND_FIGURES = (
+    "epsilon_max",
+    "epsilon_mean",
+    "noise_multiplier",
+    "max_grad_norm",
+    "user_noise_multiplier",
+    "clipping_norm",
+    "user_epsilon",
+)
+"""The privacy figures of one round (:meth:`RunPrivacy.close_round`'s keys), None where a level is off."""
+
+
 class RunStopped(Exception):
     """Raised before a round when the scenario's budget rule ends the run early (not a failure)."""
 
@@ -169,16 +181,7 @@ class RunPrivacy:
             clients that trained), ``max_grad_norm``, ``user_noise_multiplier``, ``clipping_norm``
             and ``user_epsilon``; None where the level is off.
         """
-        figures: dict[str, float | None] = dict.fromkeys(
-            (
-                "epsilon_max",
-                "epsilon_mean",
-                "noise_multiplier",
-                "max_grad_norm",
-                "user_noise_multiplier",
-                "clipping_norm",
-            )
-        )
+        figures: dict[str, float | None] = dict.fromkeys(ROUND_FIGURES)
         if self.ledger is not None:
             figures["epsilon_max"], figures["epsilon_mean"] = (
                 self.ledger.epsilon_max(),

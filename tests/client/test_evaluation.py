@@ -8,20 +8,11 @@ from flwr.app import ArrayRecord
 from fedsim.client import EvaluationSpec, evaluate
 from fedsim.data import load_dataset
 from fedsim.models import ModelSpec, build_model
+from fedsim.privacy.accounting import ROUND_FIGURES
 from fedsim.simulation.recorder import RoundRecorder
 from tests.fixtures.specs import data_spec
 
-NO_PRIVACY = dict.fromkeys(
-    (
-        "epsilon_max",
-        "epsilon_mean",
-        "noise_multiplier",
-        "max_grad_norm",
-        "user_noise_multiplier",
-        "clipping_norm",
-        "user_epsilon",
-    )
-)
+NO_PRIVACY = dict.fromkeys(ROUND_FIGURES)  # a run without DP
 
 
 def test_round_subset_is_seeded_sorted_and_a_subset():

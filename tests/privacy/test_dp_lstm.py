@@ -159,7 +159,7 @@ def test_ghost_clipping_gives_the_clipped_gradient_of_per_sample_hooks(monkeypat
     head = nn.Linear(64, 10).state_dict()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
     grads, loops = {}, []
-    import fedsim.privacy.layers.lstm as layer_module
+    import fedsim.privacy.layers.recurrence as layer_module
 
     loop = layer_module._backward_through_time
     monkeypatch.setattr(layer_module, "_backward_through_time", lambda *a: loops.append(1) or loop(*a))
