@@ -9,7 +9,13 @@ from flwr.serverapp.strategy import Strategy
 from fedsim.aggregation.cohorts import Cohorts
 from fedsim.aggregation.hooks import RoundHooks
 from fedsim.aggregation.registry import StrategyEntry, get_strategy_entry
-from fedsim.aggregation.replies import WEIGHT_KEY, ReleaseCallback, ReplyCallback, RoundConfigCallback
+from fedsim.aggregation.replies import (
+    WEIGHT_KEY,
+    ReleaseCallback,
+    ReplyCallback,
+    RoundConfigCallback,
+    UpdatesCallback,
+)
 
 
 def create_strategy(
@@ -21,6 +27,7 @@ def create_strategy(
     configure_round: RoundConfigCallback | None = None,
     wrap: Callable[[Strategy], Strategy] | None = None,
     on_release: ReleaseCallback | None = None,
+    on_updates: UpdatesCallback | None = None,
     cohorts: Cohorts | None = None,
     noise_seed: int | None = None,
     round_offset: int = 0,
@@ -41,6 +48,7 @@ def create_strategy(
         on_train_replies: as for :class:`RoundHooks` (each round's replies, before aggregation).
         configure_round: as for :class:`RoundHooks` (extra train-config entries; may raise to end the run).
         on_release: as for :class:`RoundHooks` (the round and the number of updates averaged).
+        on_updates: as for :class:`RoundHooks` (the round's model, the clients' weights, the release).
         cohorts: as for :class:`RoundHooks`; the inner strategy then trains every node it is shown.
         noise_seed: as for :class:`RoundHooks` (seeds the server-side DP noise per round, or None).
         round_offset: as for :class:`RoundHooks` (rounds completed before this strategy starts; resume).
@@ -66,6 +74,7 @@ def create_strategy(
         on_train_replies=on_train_replies,
         configure_round=configure_round,
         on_release=on_release,
+        on_updates=on_updates,
         cohorts=cohorts,
         noise_seed=noise_seed,
         round_offset=round_offset,

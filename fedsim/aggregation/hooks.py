@@ -29,6 +29,7 @@ from fedsim.aggregation.replies import (
     ReleaseCallback,
     ReplyCallback,
     RoundConfigCallback,
+    UpdatesCallback,
     is_aggregated,
 )
 
@@ -53,7 +54,9 @@ class RoundHooks(Strategy):
        norm). With ``noise_seed``, NumPy's global generator, which Flower's
        DP-FedAvg wrappers draw their noise from, is seeded per round first;
     3. when the inner strategy releases a new global model, ``on_release`` gets
-       the number of updates averaged (user-level accounting);
+       the number of updates averaged (user-level accounting), and ``on_updates``
+       the round's starting model, each trained client's weights and the release
+       (the canary audit);
     4. rounds are numbered from ``round_offset + 1``, so a resumed run goes on
        with the round numbers (and seeds) of the run it continues;
     5. :meth:`state_dict` and :meth:`load_state_dict` keep the server state the
@@ -67,6 +70,7 @@ class RoundHooks(Strategy):
         on_train_replies: receives each round's valid replies and failed clients.
         configure_round: extra train-config entries per round.
         on_release: called after each released aggregate, or None.
+        on_updates: called after each round's aggregation with what the server saw, or None.
         cohorts: seeded cohort sampling, or None for Flower's own sampling.
         noise_seed: seeds the server-side DP noise per round, or None (unseeded).
         round_offset: rounds already completed before this strategy starts (≥ 0).
@@ -83,6 +87,7 @@ class RoundHooks(Strategy):
         on_train_replies: ReplyCallback,
         configure_round: RoundConfigCallback | None = None,
         on_release: ReleaseCallback | None = None,
+        on_updates: UpdatesCallback | None = None,
         cohorts: Cohorts | None = None,
         noise_seed: int | None = None,
         round_offset: int = 0,
@@ -93,6 +98,8 @@ class RoundHooks(Strategy):
         self._on_train_replies = on_train_replies
         self._configure_round = configure_round or (lambda server_round: {})
         self._on_release = on_release
+        self._on_updates = on_updates
+        self._round_arrays: ArrayRecord | None = None
         self.cohorts = cohorts
         self.noise_seed = noise_seed
         self.round_offset = round_offset
@@ -110,6 +117,7 @@ class RoundHooks(Strategy):
             grid = OnlyNodes(grid, self.cohorts.nodes(server_round))
         messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
         self._sent = [m.metadata.dst_node_id for m in messages]
+        self._round_arrays = arrays
         return messages
 
     def aggregate_train(
@@ -149,6 +157,9 @@ class RoundHooks(Strategy):
         arrays, metrics = self.strategy.aggregate_train(server_round, [msg for _, msg in trained])
         if arrays is not None and self._on_release is not None:
             self._on_release(server_round, len(trained))
+        if self._on_updates is not None:
+            updates = {pid: msg.content["arrays"] for pid, msg in trained}
+            self._on_updates(self._round_arrays, updates, arrays)
         return arrays, metrics
 
     def state_dict(self) -> dict:

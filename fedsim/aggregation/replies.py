@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ RoundConfigCallback = Callable[[int], dict]
 
 ReleaseCallback = Callable[[int, int], None]
 """Called with the round and the number of updates averaged, whenever a new global model is released."""
+
+UpdatesCallback = Callable[[Any, dict[int, Any], Any], None]
+"""Called after each round's aggregation with the model the clients started from, each trained
+client's returned weights by partition id (Flower ``ArrayRecord`` s) and the released model (None
+if nothing was released): what a white-box auditor on the server sees."""
 
 TIMEOUT_REASON = "no reply within federation.round-timeout"
 """The :attr:`FailedClient.reason` of a sampled client that sent no reply in time."""

@@ -19,6 +19,8 @@ class AuditSpec:
         shadow_epochs: train each shadow model centrally for this many passes
             over its data; None: train it by FedAvg like the audited run
             (:class:`fedsim.audit.ShadowFederation`).
+        canaries: Dirac gradient canaries planted for the one-run audit
+            (:mod:`fedsim.audit.canaries`; 0: none, else ≥ 2).
         seed: seed of the draws, the bound's split and the shadow models.
 
     Raises:
@@ -30,6 +32,7 @@ class AuditSpec:
     confidence: float
     shadow_models: int
     shadow_epochs: int | None
+    canaries: int
     seed: int
 
     def __post_init__(self) -> None:
@@ -39,3 +42,5 @@ class AuditSpec:
             raise ValueError(f"confidence must be in (0.5, 1), got {self.confidence}")
         if self.shadow_models and (self.shadow_models < 4 or self.shadow_models % 2):
             raise ValueError(f"shadow_models must be 0 or even and ≥ 4, got {self.shadow_models}")
+        if self.canaries < 0 or self.canaries == 1:
+            raise ValueError(f"canaries must be 0 or ≥ 2, got {self.canaries}")

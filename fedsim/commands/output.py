@@ -72,7 +72,26 @@ def print_outcome(s: RunSummary, report: Path, console: Console) -> None:
         )
     console.print(
         f"done in {s.wall_s:.1f} s: test accuracy {100 * s.final_accuracy:.2f} % "
-        f"(baseline {100 * s.baseline_accuracy:.2f} %){eps}{audit}\n"
-        f"report: {report}",
+        f"(baseline {100 * s.baseline_accuracy:.2f} %){eps}{audit}",
         highlight=False,
     )
+    for line in canary_lines(s):
+        console.print(line, highlight=False)
+    console.print(f"report: {report}", highlight=False)
+
+
+def canary_lines(s: RunSummary) -> list[str]:
+    """One line per canary audit: ε̂ beside the accountant's ε, in red (rich markup) when ε̂ exceeds it."""
+    lines = []
+    for c in s.audit.canaries if s.audit else ():
+        head = f"canary audit ({c.attack}, {c.threat_model}): ε̂ {c.epsilon_lower_bound:.2f}"
+        if c.epsilon is None:
+            lines.append(f"{head} with {c.canaries} canaries (no DP: nothing to compare with)")
+        elif c.exceeds:
+            lines.append(
+                f"[red]{head} above the accountant's ε {c.epsilon:.3f}: the mechanism or its accounting is "
+                f"broken (or a {1 - c.confidence:.1%} chance); see the report[/red]"
+            )
+        else:
+            lines.append(f"{head} ≤ ε {c.epsilon:.3f} (ε̂/ε {c.ratio:.2f}, {c.canaries} canaries)")
+    return lines

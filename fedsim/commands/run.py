@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fedsim.audit.canaries import CanaryObserver, plan_dirac_canaries
 from fedsim.commands.summary import build_summary, client_records
 from fedsim.data import ArrayDataset, load_dataset
 from fedsim.models import build_model
@@ -138,7 +139,7 @@ def run_scenario(
 def _create_session(
     scenario: Scenario, spec: RunSpec, *, data: Prepared, privacy: RunPrivacy, on_round
 ) -> RunSession:
-    """The run's session: round records on the test set, and the privacy accounting."""
+    """The run's session: round records on the test set, the privacy accounting and the canaries."""
     return RunSession(
         recorder=RoundRecorder(
             test_set=data.test_set,
@@ -149,7 +150,26 @@ def _create_session(
         ),
         privacy=privacy,
         on_round=on_round or (lambda record: None),
+        canaries=_canary_observer(spec, data.model),
     )
+
+
+def _canary_observer(spec: RunSpec, model: torch.nn.Module) -> CanaryObserver | None:
+    """The run's Dirac canaries, planned over ``model``'s weights, and their server-side observer (or None).
+
+    The canary gradient is the clipping norm under DP-SGD, else 1.
+    """
+    audit, privacy = spec.audit, spec.privacy
+    if not (audit.enabled and audit.canaries):
+        return None
+    canaries = plan_dirac_canaries(
+        audit.canaries,
+        shapes={name: tuple(p.shape) for name, p in model.named_parameters()},
+        num_clients=spec.federation.num_clients,
+        norm=privacy.max_grad_norm if privacy.is_sample_level else 1.0,
+        seed=spec.seed,
+    )
+    return CanaryObserver(canaries)
 
 
 def _write_checkpoints(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from fedsim.audit import ShadowFederation, run_audit
+from fedsim.audit.canary_audit import canary_results
 from fedsim.models import build_model
 from fedsim.results import AuditSummary, ClientRecord, PrivacySummary, RunSummary, TierSummary
 from fedsim.simulation.backend import run_environment
@@ -87,6 +89,30 @@ def audit_final_model(
         return AuditSummary.failed(f"the audit failed: {type(err).__name__}: {err}")
 
 
+def with_canary_audit(audit: AuditSummary | None, spec: RunSpec, session: RunSession) -> AuditSummary | None:
+    """``audit`` with the canary audit's results (:func:`fedsim.audit.canary_audit.canary_results`).
+
+    The accountant's ε is the sample-level one (the largest over clients), None
+    without DP (the scenario refuses example-level canaries under user-level DP
+    alone). A failed canary audit becomes a note: a finished run is never lost to its audit.
+    """
+    if audit is None or audit.error is not None or session.canaries is None:
+        return audit
+    budget = spec.privacy
+    epsilon = session.recorder.rounds[-1].epsilon_max if budget.is_sample_level else None
+    try:
+        results = canary_results(
+            session.canaries,
+            epsilon=epsilon,
+            unit="example",
+            delta=budget.target_delta,
+            confidence=spec.audit.confidence,
+        )
+    except Exception as err:  # noqa: BLE001 - the audit must never lose a finished run
+        return replace(audit, notes=(*audit.notes, f"the canary audit failed: {type(err).__name__}: {err}"))
+    return replace(audit, canaries=results)
+
+
 def privacy_summary(spec: RunSpec, session: RunSession) -> PrivacySummary:
     """The privacy figures of ``summary.json``: mode, accountant, both levels' settings and ε."""
     budget, final, run = spec.privacy, session.recorder.rounds[-1], session.privacy
@@ -140,6 +166,7 @@ def build_summary(
     audit = audit_final_model(
         spec, model=session.recorder.model, data=data, clients=clients, rounds=max(r.round for r in rounds)
     )
+    audit = with_canary_audit(audit, spec, session)
     final, completed = rounds[-1], max(r.round for r in rounds)
     train_set = data.train_set
     return RunSummary(

@@ -278,8 +278,10 @@ def _release(module: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     choosing, together with everything it reaches (model, optimiser, loader, per-sample
     gradients). ``to_standard_module`` removes the hooks and those closures and deletes
     ``grad_sample`` and Opacus's other attributes from the parameters; the optimiser's
-    clipped sums (``summed_grad``) go too.
+    clipped sums (``summed_grad``) go too, and so does an ``add_noise`` fedsim set on the
+    optimiser itself (:func:`fedsim.privacy.canaries.attach_dirac_canaries`), which refers to it.
     """
+    optimizer.__dict__.pop("add_noise", None)
     if isinstance(module, AbstractGradSampleModule):
         module.to_standard_module()
     for group in optimizer.param_groups:

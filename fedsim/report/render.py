@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fedsim.report.audit import audit_section
+from fedsim.report.canaries import canary_section, plot_canaries, run_points
 from fedsim.report.html import write_html
 from fedsim.report.plots import plot_accuracy_loss, plot_epsilon, plot_partition
 from fedsim.report.privacy import privacy_section
@@ -87,6 +88,9 @@ def _plots(result: RunResult, run_dir: Path) -> list[str]:
         plots.append("epsilon.png")
     plot_partition(result, run_dir / "partition.png")
     plots.append("partition.png")
+    if points := run_points(result.summary):
+        plot_canaries(points, run_dir / "canaries.png")
+        plots.append("canaries.png")
     return plots
 
 
@@ -177,6 +181,7 @@ def _privacy_and_audit(result: RunResult, plots: list[str]) -> list[str]:
         "## Membership-inference audit",
         "",
         audit_section(result.summary),
+        *canary_section(result.summary, plot="canaries.png" if "canaries.png" in plots else None),
     ]
 
 

@@ -3,6 +3,7 @@
 from fedsim.results.records import (
     AttackResult,
     AuditSummary,
+    CanaryResult,
     ClientRecord,
     PrivacySummary,
     RoundRecord,
@@ -17,6 +18,7 @@ from fedsim.results.summary_json import summary_from_json, summary_to_json
 __all__ = [
     "AttackResult",
     "AuditSummary",
+    "CanaryResult",
     "ClientRecord",
     "PrivacySummary",
     "RoundRecord",

@@ -11,7 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedsim.results.summary import AttackResult, AuditSummary, PrivacySummary, RunSummary, TierSummary
+from fedsim.results.summary import (
+    AttackResult,
+    AuditSummary,
+    CanaryResult,
+    PrivacySummary,
+    RunSummary,
+    TierSummary,
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,7 @@ def sweep_run_columns(attacks: Iterable[str]) -> tuple[str, ...]:
 __all__ = [
     "AttackResult",
     "AuditSummary",
+    "CanaryResult",
     "ClientRecord",
     "PrivacySummary",
     "RoundRecord",

@@ -46,6 +46,49 @@ class AttackResult:
 
 
 @dataclass(frozen=True)
+class CanaryResult:
+    """One canary audit of one run: the ε lower bound it shows beside the ε the accountant claims.
+
+    Attributes:
+        attack: the canaries' kind, e.g. ``"dirac"`` (:mod:`fedsim.audit.canaries`).
+        threat_model: what the auditor scored, e.g. ``"white-box, final model"``.
+        canaries: ``m``, canaries planted (each included by a fair coin).
+        included: how many of them the coins included.
+        guesses: ``r``, the guesses of the best guess count (half "in", half "out").
+        correct: ``v``, the correct ones.
+        epsilon_lower_bound: ε̂ in nats, holding with probability ≥ ``confidence``
+            (Steinke et al. 2023, https://arxiv.org/abs/2305.08846; :mod:`fedsim.audit.one_run`).
+        epsilon: the accountant's ε for the same unit of privacy at ``delta``
+            (None without DP: nothing to compare with).
+        unit: the unit of privacy ``epsilon`` protects: ``"example"`` or ``"client"``.
+        delta: the δ of both figures.
+        confidence: the confidence level of ``epsilon_lower_bound``.
+    """
+
+    attack: str
+    threat_model: str
+    canaries: int
+    included: int
+    guesses: int
+    correct: int
+    epsilon_lower_bound: float
+    epsilon: float | None
+    unit: str
+    delta: float
+    confidence: float
+
+    @property
+    def ratio(self) -> float | None:
+        """ε̂ / ε (None without an accountant ε, or when it is 0)."""
+        return self.epsilon_lower_bound / self.epsilon if self.epsilon else None
+
+    @property
+    def exceeds(self) -> bool:
+        """Whether ε̂ > ε: the mechanism or its accounting is broken (or a 1 − confidence chance)."""
+        return self.epsilon is not None and self.epsilon_lower_bound > self.epsilon
+
+
+@dataclass(frozen=True)
 class AuditSummary:
     """The membership-inference audit of a run's final global model (:func:`fedsim.audit.run_audit`).
 
@@ -63,6 +106,7 @@ class AuditSummary:
         audit_s: wall seconds the audit took.
         attacks: one result per attack that ran, in the registry's order.
         error: why the audit failed (then nothing else is set), or None.
+        canaries: one result per canary audit (threat model), empty without canaries.
     """
 
     members: int | None
@@ -75,10 +119,12 @@ class AuditSummary:
     audit_s: float | None
     attacks: tuple[AttackResult, ...]
     error: str | None = None
+    canaries: tuple[CanaryResult, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "notes", tuple(self.notes))
         object.__setattr__(self, "attacks", tuple(self.attacks))
+        object.__setattr__(self, "canaries", tuple(self.canaries))
 
     @classmethod
     def failed(cls, error: str) -> AuditSummary:

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, fields
 from typing import Any
 
-from fedsim.results.summary import AttackResult, AuditSummary, PrivacySummary, RunSummary, TierSummary
+from fedsim.results.summary import (
+    AttackResult,
+    AuditSummary,
+    CanaryResult,
+    PrivacySummary,
+    RunSummary,
+    TierSummary,
+)
 
 REQUIRED_KEYS = (
     "scenario",
@@ -57,9 +64,18 @@ def audit_to_json(audit: AuditSummary) -> dict[str, Any]:
     if audit.error is not None:
         return {"error": audit.error, "attacks": []}
     entry = {
-        f.name: getattr(audit, f.name) for f in fields(AuditSummary) if f.name not in ("error", "attacks")
+        f.name: getattr(audit, f.name)
+        for f in fields(AuditSummary)
+        if f.name not in ("error", "attacks", "canaries")
     }
-    return {**entry, "notes": list(audit.notes), "attacks": [asdict(a) for a in audit.attacks]}
+    canaries = [{**asdict(c), "ratio": c.ratio, "exceeds": c.exceeds} for c in audit.canaries]
+    return {
+        **entry,
+        "notes": list(audit.notes),
+        "attacks": [asdict(a) for a in audit.attacks],
+        "canaries": canaries,
+        "epsilon_exceeded": any(c.exceeds for c in audit.canaries),
+    }
 
 
 def privacy_to_json(privacy: PrivacySummary) -> dict[str, Any]:
@@ -117,6 +133,10 @@ def audit_from_json(data: Mapping[str, Any] | None) -> AuditSummary | None:
         notes=tuple(data.get("notes") or ()),
         audit_s=data.get("audit_s"),
         attacks=tuple(AttackResult(**{n: a[n] for n in names}) for a in data["attacks"]),
+        canaries=tuple(
+            CanaryResult(**{f.name: c[f.name] for f in fields(CanaryResult)})
+            for c in data.get("canaries", ())
+        ),
     )
 
 

@@ -113,6 +113,21 @@ class Scenario(_Section):
         return self
 
     @model_validator(mode="after")
+    def _canaries_see_client_updates(self) -> Scenario:
+        """The white-box canary audit scores each client's update, which SecAgg+ hides."""
+        if self.privacy.secure_aggregation and self.audit.canaries:
+            raise ValueError(
+                "audit.canaries does not apply to privacy.secure-aggregation runs: the white-box canary "
+                "audit scores each client's update, which SecAgg+ hides from the server; set canaries = 0"
+            )
+        if self.audit.canaries and self.privacy.mode == "user":
+            raise ValueError(
+                "audit.canaries plants example-level canaries, which user-level DP bounds only through "
+                'group privacy; with privacy.mode = "user" set canaries = 0 (or use mode "both")'
+            )
+        return self
+
+    @model_validator(mode="after")
     def _user_level_needs_fedavg(self) -> Scenario:
         """Flower's DP-FedAvg wrappers noise the strategy's output; FedAvgM's output is not a plain mean."""
         strategy = self.federation.strategy

@@ -146,6 +146,7 @@ def audit_spec(scenario: Scenario) -> AuditSpec:
         confidence=a.confidence,
         shadow_models=a.shadow_models,
         shadow_epochs=a.shadow_epochs,
+        canaries=a.canaries,
         seed=scenario.seed,
     )
 

@@ -24,6 +24,7 @@ from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
 from fedsim.partition import PartitionSpec, partition
 from fedsim.privacy import PrivacyBudget, PrivacyEvent, make_private, make_trainable, plain_state_dict
+from fedsim.privacy.canaries import apply_test_noise_divisor, attach_dirac_canaries
 from fedsim.simulation.client_task import ClientTask
 from fedsim.simulation.faults import inject_fault
 
@@ -84,7 +85,27 @@ def _private(
         noise_generator=noise_generator,
         secure_mode=task.dp_sgd.secure_mode,
     )
+    apply_test_noise_divisor(private.optimizer)  # test-only; a no-op unless its variable is set
     return private, plan
+
+
+def _with_canaries(
+    task: ClientTask, optimizer, model, *, partition_id: int, seed: int, rate: float, private: bool
+) -> None:
+    """Attach the client's included Dirac canaries (if the run plans any) to its optimiser's steps."""
+    canaries = task.canaries
+    if canaries is None:
+        return
+    attach_dirac_canaries(
+        optimizer,
+        model,
+        canaries.held_by(partition_id),
+        norm=canaries.norm,
+        sample_rate=rate,
+        batch_size=task.train.batch_size,
+        seed=seed + 2,  # the loader draws from seed, the noise from seed + 1
+        private=private,
+    )
 
 
 def _train(
@@ -105,7 +126,10 @@ def _train(
     optimizer = create_optimizer(model, task.train)
     criterion: nn.Module = nn.CrossEntropyLoss()
     schedule = {"epochs": task.train.local_epochs, "device": device, "max_steps": task.train.local_steps}
+    canary = {"partition_id": partition_id, "seed": seed}
     if not task.privacy.is_sample_level:
+        rate = min(1.0, task.train.batch_size / max(len(loader.dataset), 1))
+        _with_canaries(task, optimizer, model, rate=rate, private=False, **canary)
         return train(model, loader, optimizer=optimizer, criterion=criterion, **schedule), None
     private, plan = _private(
         task,
@@ -118,6 +142,7 @@ def _train(
         seed=seed,
         device=device,
     )
+    _with_canaries(task, private.optimizer, model, rate=private.sample_rate, private=True, **canary)
     with private:  # removes Opacus's hooks: the wrapper goes with its last reference
         result = train(
             private.module,

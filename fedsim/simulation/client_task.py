@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fedsim.audit.canaries import DiracCanaries
 from fedsim.client import TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
@@ -26,6 +27,7 @@ class ClientTask:
         dp_sgd: how Opacus runs that round (grad-sample mode, secure mode).
         faults: client failures to inject on purpose.
         seed: the run's seed (each client's per-round seed derives from it).
+        canaries: the run's Dirac canaries (each client trains on those it holds), or None.
     """
 
     data: DataSpec
@@ -36,6 +38,7 @@ class ClientTask:
     dp_sgd: DPSGDSpec
     faults: FaultSpec
     seed: int
+    canaries: DiracCanaries | None = None
 
     @property
     def privacy(self):

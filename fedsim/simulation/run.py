@@ -64,6 +64,7 @@ import torch  # noqa: E402
 from flwr.app import ArrayRecord  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 
+from fedsim.audit.canaries import DiracCanaries  # noqa: E402
 from fedsim.privacy.planning import RoundPlanner  # noqa: E402
 from fedsim.simulation.backend import ConfigurationError, backend_config  # noqa: E402
 from fedsim.simulation.client_app import create_client_app  # noqa: E402
@@ -103,8 +104,8 @@ def round_planner(spec: RunSpec) -> RoundPlanner:
     )
 
 
-def client_task(spec: RunSpec) -> ClientTask:
-    """What every ClientApp of the run needs, and nothing more."""
+def client_task(spec: RunSpec, canaries: DiracCanaries | None = None) -> ClientTask:
+    """What every ClientApp of the run needs, and nothing more (``canaries``: the run's planned canaries)."""
     return ClientTask(
         data=spec.data,
         partition=spec.partition,
@@ -114,6 +115,7 @@ def client_task(spec: RunSpec) -> ClientTask:
         dp_sgd=spec.dp_sgd,
         faults=spec.faults,
         seed=spec.seed,
+        canaries=canaries,
     )
 
 
@@ -126,7 +128,7 @@ def _apps(
         ConfigurationError: if SecAgg+ is asked for with fewer than 2 clients per round.
     """
     privacy, user = spec.privacy, session.privacy.user
-    task = client_task(spec)
+    task = client_task(spec, session.canaries.canaries if session.canaries is not None else None)
     if not spec.federation.secure_aggregation:
         server = create_server_app(
             spec,

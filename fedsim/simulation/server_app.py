@@ -241,6 +241,7 @@ def _create_round_hooks(
         configure_round=session.configure_round,
         wrap=wrap,
         on_release=session.on_release,
+        on_updates=session.on_updates if session.canaries is not None else None,
         cohorts=cohorts,
         noise_seed=None if spec.dp_sgd.secure_mode or user is None else spec.seed,
         round_offset=round_offset,

@@ -9,6 +9,7 @@ from flwr.app import ArrayRecord, MetricRecord
 
 from fedsim.aggregation import ClientReply, FailedClient
 from fedsim.aggregation.user_dp import release_state
+from fedsim.audit.canaries import CanaryObserver
 from fedsim.privacy.accounting import RunPrivacy
 from fedsim.results.records import RoundRecord
 from fedsim.simulation.client_app import BLOCKED_CLIENTS_KEY
@@ -35,6 +36,7 @@ class RunSession:
         privacy: the run's privacy accounting.
         on_round: called with each new :class:`RoundRecord` (progress display).
         on_checkpoint: writes the run's state after each round, or None.
+        canaries: keeps what the server saw at the run's canaries' coordinates, or None.
     """
 
     recorder: RoundRecorder
@@ -43,6 +45,7 @@ class RunSession:
     on_checkpoint: CheckpointWriter | None = None
     server: object | None = None
     server_state: dict | None = None
+    canaries: CanaryObserver | None = None
 
     def attach_server(self, strategy) -> None:
         """Keep the ServerApp's outermost strategy, whose ``state_dict`` each checkpoint holds.
@@ -83,6 +86,15 @@ class RunSession:
         """Account one released global model at the user level."""
         self.privacy.record_release(server_round, num_aggregated)
 
+    def on_updates(
+        self, before: ArrayRecord, updates: dict[int, ArrayRecord], after: ArrayRecord | None
+    ) -> None:
+        """Show the canary observer a round's starting model, each trained client's weights, the release."""
+        if self.canaries is not None:
+            self.canaries.observe(
+                _Arrays(before), {pid: _Arrays(a) for pid, a in updates.items()}, after and _Arrays(after)
+            )
+
     def evaluate(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
         """Evaluate the global model and close the round (Flower's ``evaluate_fn``)."""
         record = self.recorder.close_round(server_round, arrays, self.privacy.close_round())
@@ -106,6 +118,7 @@ class RunSession:
             **self.recorder.state_dict(),
             "privacy": self.privacy.state_dict(),
             "server": self.server.state_dict() if self.server is not None else None,
+            "canaries": self.canaries.state_dict() if self.canaries is not None else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -117,3 +130,15 @@ class RunSession:
         self.recorder.load_state_dict(state)
         self.privacy.load_state_dict(state["privacy"])
         self.server_state = state["server"]
+        if self.canaries is not None and state.get("canaries") is not None:
+            self.canaries.load_state_dict(state["canaries"])
+
+
+class _Arrays:
+    """A Flower ``ArrayRecord`` read by name as NumPy arrays (only the names asked for are converted)."""
+
+    def __init__(self, record: ArrayRecord) -> None:
+        self._record = record
+
+    def __getitem__(self, name: str):
+        return self._record[name].numpy()
