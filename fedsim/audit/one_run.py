@@ -105,7 +105,7 @@ def epsilon_lower_bound(canaries: int, guesses: int, correct: int, *, delta: flo
 
     Example:
         >>> round(epsilon_lower_bound(1000, 1000, 1000, delta=0.0, p_max=0.05), 2)
-        5.8
+        5.81
     """
     if not 0 < p_max < 1:
         raise ValueError(f"p_max must be in (0, 1), got {p_max}")

@@ -8,6 +8,7 @@ import pytest
 from fedsim.results import (
     AttackResult,
     AuditSummary,
+    CanaryResult,
     TierSummary,
     load_run,
     save_run,
@@ -74,6 +75,10 @@ AUDIT = AuditSummary(
     notes=("a note",),
     audit_s=3.5,
     attacks=(replace(LIRA, attack="loss", auc=0.6), LIRA),
+    canaries=(
+        CanaryResult("dirac", "white-box, final model", 1000, 498, 100, 90, 1.25, 8.0, "example", 1e-5, 0.975),
+        CanaryResult("dirac", "white-box, every round", 1000, 498, 200, 199, 4.5, 2.0, "example", 1e-5, 0.975),
+    ),
 )
 
 
@@ -112,7 +117,26 @@ def test_summary_json_keeps_its_layout(tmp_path):
         "notes",
         "audit_s",
         "attacks",
+        "canaries",
+        "epsilon_exceeded",
     ]
+    assert saved["audit"]["canaries"][1] == {
+        "attack": "dirac",
+        "threat_model": "white-box, every round",
+        "canaries": 1000,
+        "included": 498,
+        "guesses": 200,
+        "correct": 199,
+        "epsilon_lower_bound": 4.5,
+        "epsilon": 2.0,
+        "unit": "example",
+        "delta": 1e-5,
+        "confidence": 0.975,
+        "ratio": 2.25,
+        "exceeds": True,
+    }
+    assert saved["audit"]["canaries"][0]["exceeds"] is False
+    assert saved["audit"]["epsilon_exceeded"] is True
     assert saved["audit"]["attacks"][1] == {
         "attack": "lira",
         "auc": 0.7,

@@ -235,6 +235,22 @@ BAD = {
         'name = "x"\n[privacy]\ndp-lstm = "cudnn"\n',
         "privacy.dp-lstm: Input should be 'fast' or 'opacus'",
     ),
+    "one canary": (
+        'name = "x"\n[audit]\ncanaries = 1\n',
+        "audit: 'canaries' must be 0 (no canary audit) or at least 2",
+    ),
+    "canaries without the audit": (
+        'name = "x"\n[audit]\nenabled = false\ncanaries = 100\n',
+        "'canaries' needs enabled = true",
+    ),
+    "canaries under SecAgg+": (
+        'name = "x"\n[privacy]\nsecure-aggregation = true\n[audit]\ncanaries = 100\n',
+        "audit.canaries does not apply to privacy.secure-aggregation runs",
+    ),
+    "example canaries under user-level DP": (
+        'name = "x"\n[privacy]\nmode = "user"\nuser-target-epsilon = 8.0\n[audit]\ncanaries = 100\n',
+        "with privacy.mode = \"user\" set canaries = 0",
+    ),
     "no evaluation examples": (
         'name = "x"\n[evaluation]\nround-examples = 0\n',
         "evaluation.round-examples: Input should be greater than or equal to 1",
