@@ -49,7 +49,7 @@ class CanaryPoint:
 
 
 def _row(c: CanaryResult) -> list:
-    flag = "**ε̂ > ε: broken mechanism or accounting**" if c.exceeds else None
+    flag = "ε̂ > ε: broken mechanism or accounting" if c.exceeds else None
     return [
         c.attack,
         c.threat_model,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from fedsim.report.canaries import CanaryPoint, plot_canaries
 from fedsim.report.html import write_html
-from fedsim.report.sweep_data import SEED_AXIS, Cell, axis_value, run_row, summarize, summary_csv
+from fedsim.report.sweep_data import SEED_AXIS, Cell, axis_value, group_of, run_row, summarize, summary_csv
 from fedsim.report.sweep_plots import plot_audit, plot_frontier, plot_rounds
 from fedsim.report.sweep_sections import every_run, failed, figures, groups, intro
 from fedsim.results import load_run
@@ -32,7 +33,7 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
 
     Files: ``runs.csv`` (one row per run), ``summary.csv`` (one row per group and
     protection: the numbers the frontier and the tables show), ``frontier.png``,
-    ``accuracy_rounds.png`` and ``audit.png``.
+    ``accuracy_rounds.png``, ``audit.png`` and, when some run planted canaries, ``canaries.png``.
 
     Pipeline:
 
@@ -65,7 +66,7 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
         *intro(title, rows=rows, axes=axes, group_axes=group_axes, reference=reference),
         *groups(cells, reference),
         *failed(rows),
-        *figures(),
+        *figures(canaries=any(r.get("canary_epsilon") is not None for r in rows)),
         *every_run(rows, axes),
     ]
     path = sweep_dir / "report.md"
@@ -110,3 +111,15 @@ def _write_files(
         path=sweep_dir / "accuracy_rounds.png",
     )
     plot_audit(cells, sweep_dir / "audit.png")
+    points = [
+        CanaryPoint(
+            group_of(r, protection_axes, sep=" / "),
+            r["epsilon_max"],
+            r["canary_epsilon"],
+            r["canary_exceeds"],
+        )
+        for r in rows
+        if r.get("canary_epsilon") is not None
+    ]
+    if points:
+        plot_canaries(points, sweep_dir / "canaries.png")

@@ -40,6 +40,8 @@ class Cell:
             registered attack (:func:`fedsim.audit.available_attacks`), in run order.
         tpr_1pct: mean TPR at 1 % FPR of the strongest attack (by AUC).
         epsilon_lb: mean empirical ε lower bound (the largest of the attacks').
+        canary_epsilon: mean of the canary audit's largest ε̂ (None without canaries).
+        canary_exceeded: runs whose canary ε̂ exceeded their accountant's ε.
         round_s: mean over runs of the median round time (s).
         wall_s: mean wall time per run (s).
     """
@@ -55,6 +57,8 @@ class Cell:
     auc: Mapping[str, float | None]
     tpr_1pct: float | None
     epsilon_lb: float | None
+    canary_epsilon: float | None
+    canary_exceeded: int
     round_s: float
     wall_s: float
 
@@ -81,6 +85,23 @@ def _attacks(s: RunSummary) -> dict[str, AttackResult]:
     ran = s.audit.attacks if s.audit else ()
     found = {name: next((a for a in ran if a.attack == name), None) for name in available_attacks()}
     return {name: a for name, a in found.items() if a is not None}
+
+
+def _canary_figures(s: RunSummary) -> dict[str, Any]:
+    """A run's canary columns of ``runs.csv`` (each None without canaries).
+
+    ``canary_epsilon`` is the largest ε̂ of the run's canary audits, ``canary_ratio`` its
+    ratio to the accountant's ε, ``canary_exceeds`` whether any ε̂ exceeded ε.
+    """
+    canaries = s.audit.canaries if s.audit else ()
+    if not canaries:
+        return {"canary_epsilon": None, "canary_ratio": None, "canary_exceeds": None}
+    strongest = max(canaries, key=lambda c: c.epsilon_lower_bound)
+    return {
+        "canary_epsilon": strongest.epsilon_lower_bound,
+        "canary_ratio": strongest.ratio,
+        "canary_exceeds": any(c.exceeds for c in canaries),
+    }
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -119,6 +140,7 @@ def run_row(entry: dict[str, Any], result: RunResult | None) -> dict[str, Any]:
         "tpr_at_1pct_fpr": best.tpr_at_1pct_fpr if best else None,
         "tpr_at_01pct_fpr": best.tpr_at_01pct_fpr if best else None,
         "epsilon_lower_bound": max(a.epsilon_lower_bound for a in attacks.values()) if attacks else None,
+        **_canary_figures(s),
         "rounds_completed": s.rounds_completed,
         "median_round_s": statistics.median(round_times) if round_times else None,
         "wall_s": s.wall_s,
@@ -167,6 +189,8 @@ def summarize(rows: list[dict[str, Any]], *, group_axes: list[str], protection_a
                 auc={name: _mean([r[f"auc_{name}"] for r in runs]) for name in available_attacks()},
                 tpr_1pct=_mean([r["tpr_at_1pct_fpr"] for r in runs]),
                 epsilon_lb=_mean([r["epsilon_lower_bound"] for r in runs]),
+                canary_epsilon=_mean([r["canary_epsilon"] for r in runs]),
+                canary_exceeded=sum(bool(r["canary_exceeds"]) for r in runs),
                 round_s=_mean([r["median_round_s"] for r in runs]) or 0.0,
                 wall_s=statistics.fmean(r["wall_s"] for r in runs),
             )

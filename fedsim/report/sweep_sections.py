@@ -73,10 +73,19 @@ def _cell_row(c: Cell, reference: Cell | None) -> list[Any]:
         *(None if c.auc.get(name) is None else f"{c.auc[name]:.3f}" for name in available_attacks()),
         None if c.tpr_1pct is None else f"{100 * c.tpr_1pct:.1f} %",
         None if c.epsilon_lb is None else f"{c.epsilon_lb:.2f}",
+        _canary_cell(c),
         f"{c.round_s:.2f}",
         ratio,
         f"{c.wall_s:.0f}",
     ]
+
+
+def _canary_cell(c: Cell) -> str | None:
+    """The canary audit's mean ε̂, with how many runs exceeded their ε."""
+    if c.canary_epsilon is None:
+        return None
+    flag = f" ({c.canary_exceeded} of {c.runs} runs above ε)" if c.canary_exceeded else ""
+    return f"{c.canary_epsilon:.2f}{flag}"
 
 
 def cell_header() -> list[str]:
@@ -92,6 +101,7 @@ def cell_header() -> list[str]:
         *_auc_headers(),
         "TPR @ 1 % FPR",
         "ε lower bound",
+        "canary ε̂",
         "round (s)",
         "round time ×",
         "wall (s)",
@@ -183,8 +193,19 @@ def failed(rows: list[dict]) -> list[str]:
     ]
 
 
-def figures() -> list[str]:
-    """The sections of the three plots."""
+def figures(*, canaries: bool) -> list[str]:
+    """The sections of the plots (the canary audit's only when some run planted ``canaries``)."""
+    canary = [
+        "## Canary audit",
+        "",
+        "![canary audit's ε̂ against the accountant's ε](canaries.png)",
+        "",
+        "One point per run that planted canaries: the canary audit's largest ε̂ (a lower bound at "
+        "the audit's confidence; `runs.csv`'s `canary_epsilon`) against the run's accountant ε "
+        "(`epsilon_max`); runs without DP stand at the right edge. A point above the diagonal "
+        "(red) leaked more than its ε allows: the mechanism or its accounting is broken.",
+        "",
+    ]
     return [
         "## Privacy–utility frontier",
         "",
@@ -199,6 +220,7 @@ def figures() -> list[str]:
         "",
         "![audit AUC per protection](audit.png)",
         "",
+        *(canary if canaries else []),
         "## Accuracy per round",
         "",
         "![accuracy per round](accuracy_rounds.png)",
@@ -218,6 +240,7 @@ def every_run(rows: list[dict], axes: list[dict]) -> list[str]:
         "user_epsilon",
         *(f"auc_{a}" for a in available_attacks()),
         "epsilon_lower_bound",
+        "canary_epsilon",
     ]
     header = [
         "run",
@@ -228,6 +251,7 @@ def every_run(rows: list[dict], axes: list[dict]) -> list[str]:
         "user ε",
         *_auc_headers(),
         "ε lower bound",
+        "canary ε̂",
         "wall (s)",
     ]
     body = [

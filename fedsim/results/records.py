@@ -125,11 +125,15 @@ SWEEP_RUN_AUDIT = (
     "tpr_at_1pct_fpr",
     "tpr_at_01pct_fpr",
     "epsilon_lower_bound",
+    "canary_epsilon",
+    "canary_ratio",
+    "canary_exceeds",
     "rounds_completed",
     "median_round_s",
     "wall_s",
 )
-"""``runs.csv`` columns after the AUCs: the strongest attack's TPRs, the largest ε lower bound, time."""
+"""``runs.csv`` columns after the AUCs: the strongest attack's TPRs, the largest ε lower bound, the
+canary audit's largest ε̂ with its ratio to the accountant's ε and whether any ε̂ exceeded it, time."""
 
 
 def sweep_run_columns(attacks: Iterable[str]) -> tuple[str, ...]:

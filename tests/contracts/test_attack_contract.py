@@ -120,20 +120,38 @@ class AttackContract:
 class TestLossAttack(AttackContract):
     attack = LossAttack()
     spec = AuditSpec(
-        enabled=True, max_examples=MEMBERS, confidence=0.95, shadow_models=0, shadow_epochs=None, canaries=0, seed=0
+        enabled=True,
+        max_examples=MEMBERS,
+        confidence=0.95,
+        shadow_models=0,
+        shadow_epochs=None,
+        canaries=0,
+        seed=0,
     )
 
 
 class TestLiraAttack(AttackContract):
     attack = LiraAttack()
     spec = AuditSpec(
-        enabled=True, max_examples=MEMBERS, confidence=0.95, shadow_models=4, shadow_epochs=EPOCHS, canaries=0, seed=0
+        enabled=True,
+        max_examples=MEMBERS,
+        confidence=0.95,
+        shadow_models=4,
+        shadow_epochs=EPOCHS,
+        canaries=0,
+        seed=0,
     )
 
     def test_does_not_apply_without_shadow_models(self):
         # Arrange
         spec = AuditSpec(
-            enabled=True, max_examples=MEMBERS, confidence=0.95, shadow_models=0, shadow_epochs=None, canaries=0, seed=0
+            enabled=True,
+            max_examples=MEMBERS,
+            confidence=0.95,
+            shadow_models=0,
+            shadow_epochs=None,
+            canaries=0,
+            seed=0,
         )
         # Act / Assert
         assert not self.attack.applies(spec)

@@ -66,3 +66,25 @@ def test_natural_users_and_characters_are_named(tmp_path):
     assert "| 0 | Ge |" in text and "| 1 | Ex\\|o |" in text
     assert "| 19.00 % |" in text  # the baseline beside the accuracy
     assert (out / "partition.png").stat().st_size > 1000
+
+
+def test_a_canary_audit_above_its_epsilon_is_flagged_with_its_plot(tmp_path):
+    # Arrange: the accountant claims ε 1.5; the canaries show more
+    from fedsim.results import AuditSummary, CanaryResult
+
+    above = CanaryResult(
+        "dirac", "white-box, every round's updates", 1000, 498, 200, 196, 2.6, 1.5, "example", 1e-5, 0.975
+    )
+    below = CanaryResult(
+        "dirac", "white-box, final model", 1000, 498, 100, 70, 0.3, 1.5, "example", 1e-5, 0.975
+    )
+    audit = AuditSummary(50, 50, 0.95, 1e-5, 0, None, (), 1.0, attacks=(), canaries=(below, above))
+    out = save_run(finished(**DP_RUN, audit=audit), tmp_path / "run")
+    # Act
+    text = render_report(out).read_text()
+    # Assert
+    assert "| dirac | white-box, final model | 1000 (498) | 100 | 70 | 0.300 | 1.500 | 0.20 | – |" in text
+    assert "| 2.600 | 1.500 | 1.73 | ε̂ > ε: broken mechanism or accounting |" in text
+    assert "**ε̂ exceeds the accountant's ε.**" in text
+    assert "![ε̂ against the accountant's ε](canaries.png)" in text
+    assert (out / "canaries.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -76,8 +76,12 @@ AUDIT = AuditSummary(
     audit_s=3.5,
     attacks=(replace(LIRA, attack="loss", auc=0.6), LIRA),
     canaries=(
-        CanaryResult("dirac", "white-box, final model", 1000, 498, 100, 90, 1.25, 8.0, "example", 1e-5, 0.975),
-        CanaryResult("dirac", "white-box, every round", 1000, 498, 200, 199, 4.5, 2.0, "example", 1e-5, 0.975),
+        CanaryResult(
+            "dirac", "white-box, final model", 1000, 498, 100, 90, 1.25, 8.0, "example", 1e-5, 0.975
+        ),
+        CanaryResult(
+            "dirac", "white-box, every round", 1000, 498, 200, 199, 4.5, 2.0, "example", 1e-5, 0.975
+        ),
     ),
 )
 

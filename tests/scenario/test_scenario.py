@@ -249,7 +249,7 @@ BAD = {
     ),
     "example canaries under user-level DP": (
         'name = "x"\n[privacy]\nmode = "user"\nuser-target-epsilon = 8.0\n[audit]\ncanaries = 100\n',
-        "with privacy.mode = \"user\" set canaries = 0",
+        'with privacy.mode = "user" set canaries = 0',
     ),
     "no evaluation examples": (
         'name = "x"\n[evaluation]\nround-examples = 0\n',
