@@ -40,8 +40,8 @@ class DiracCanaries:
         indices: per canary, the coordinate's index in that tensor flattened, length ``m``.
         included: per canary, its coin (True: trained on), length ``m``.
         holders: per canary, the client (partition id) that holds it, length ``m``.
-        norm: the canary gradient's value at its coordinate: the clipping norm C
-            under DP-SGD (clipping leaves it whole), else 1.
+        norm: the canary gradient's value at its coordinate (by default the clipping
+            norm C under DP-SGD, which clipping leaves whole: ``audit.canary-norm``).
     """
 
     names: tuple[str, ...]

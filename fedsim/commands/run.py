@@ -11,6 +11,8 @@ import numpy as np
 import torch
 
 from fedsim.audit.canaries import CanaryObserver, plan_dirac_canaries
+from fedsim.audit.input_canaries import InputCanaries, plan_input_canaries
+from fedsim.audit.spec import NO_DP_CANARY_NORM
 from fedsim.commands.summary import build_summary, client_records
 from fedsim.data import ArrayDataset, load_dataset
 from fedsim.models import build_model
@@ -30,13 +32,25 @@ from fedsim.simulation.spec import RunSpec
 
 @dataclass(frozen=True)
 class Prepared:
-    """A run's data, ready to train: the test set, each client's row indices and sizes, the initial model."""
+    """A run's data, ready to train.
+
+    Attributes:
+        train_set: the training set the clients' shards index.
+        test_set: what the global model is evaluated on (the test set less any input canaries).
+        parts: each client's rows of ``train_set``.
+        sizes: each client's training examples, its included input canaries counted.
+        model: the seeded initial model.
+        full_test_set: the whole test set (the input canaries' rows included).
+        input_canaries: the black-box canaries planted, or None.
+    """
 
     train_set: ArrayDataset
     test_set: ArrayDataset
     parts: tuple[np.ndarray, ...]
     sizes: list[int]
     model: torch.nn.Module
+    full_test_set: ArrayDataset
+    input_canaries: InputCanaries | None
 
 
 def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
@@ -72,7 +86,28 @@ def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
         if spec.federation.secure_aggregation:
             raise ConfigurationError("--resume: SecAgg+ runs (privacy.secure-aggregation) cannot be resumed")
         model.load_state_dict(resume.arrays)
-    return Prepared(train_set, test_set, parts, sizes, model)
+    inputs, evaluated = _input_canaries(spec, test_set)
+    if inputs is not None:
+        sizes = [n + k for n, k in zip(sizes, inputs.per_client(len(sizes)), strict=True)]
+    return Prepared(train_set, evaluated, parts, sizes, model, test_set, inputs)
+
+
+def _input_canaries(spec: RunSpec, test_set: ArrayDataset) -> tuple[InputCanaries | None, ArrayDataset]:
+    """The run's mislabelled input canaries (or None) and the test set left to evaluate on.
+
+    Raises:
+        ConfigurationError: if the test set is too small for them.
+    """
+    audit = spec.audit
+    if not (audit.enabled and audit.input_canaries):
+        return None, test_set
+    try:
+        inputs = plan_input_canaries(
+            audit.input_canaries, test_set=test_set, num_clients=spec.federation.num_clients, seed=spec.seed
+        )
+    except ValueError as err:
+        raise ConfigurationError(f"audit.input-canaries: {err}") from err
+    return inputs, inputs.evaluation_set(test_set)
 
 
 def run_scenario(
@@ -151,13 +186,15 @@ def _create_session(
         privacy=privacy,
         on_round=on_round or (lambda record: None),
         canaries=_canary_observer(spec, data.model),
+        input_canaries=data.input_canaries,
     )
 
 
 def _canary_observer(spec: RunSpec, model: torch.nn.Module) -> CanaryObserver | None:
     """The run's Dirac canaries, planned over ``model``'s weights, and their server-side observer (or None).
 
-    The canary gradient is the clipping norm under DP-SGD, else 1.
+    The canary gradient is ``audit.canary-norm``; by default the clipping norm under
+    DP-SGD, else :data:`fedsim.audit.spec.NO_DP_CANARY_NORM`.
     """
     audit, privacy = spec.audit, spec.privacy
     if not (audit.enabled and audit.canaries):
@@ -166,7 +203,7 @@ def _canary_observer(spec: RunSpec, model: torch.nn.Module) -> CanaryObserver | 
         audit.canaries,
         shapes={name: tuple(p.shape) for name, p in model.named_parameters()},
         num_clients=spec.federation.num_clients,
-        norm=privacy.max_grad_norm if privacy.is_sample_level else 1.0,
+        norm=audit.canary_norm or (privacy.max_grad_norm if privacy.is_sample_level else NO_DP_CANARY_NORM),
         seed=spec.seed,
     )
     return CanaryObserver(canaries)

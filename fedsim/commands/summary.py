@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fedsim.audit import ShadowFederation, run_audit
-from fedsim.audit.canary_audit import canary_results
+from fedsim.audit.canary_audit import canary_results, dirac_scores, input_scores
 from fedsim.models import build_model
 from fedsim.results import AuditSummary, ClientRecord, PrivacySummary, RunSummary, TierSummary
 from fedsim.simulation.backend import run_environment
@@ -89,20 +89,30 @@ def audit_final_model(
         return AuditSummary.failed(f"the audit failed: {type(err).__name__}: {err}")
 
 
-def with_canary_audit(audit: AuditSummary | None, spec: RunSpec, session: RunSession) -> AuditSummary | None:
+def with_canary_audit(
+    audit: AuditSummary | None, spec: RunSpec, session: RunSession, data: Prepared
+) -> AuditSummary | None:
     """``audit`` with the canary audit's results (:func:`fedsim.audit.canary_audit.canary_results`).
 
-    The accountant's ε is the sample-level one (the largest over clients), None
-    without DP (the scenario refuses example-level canaries under user-level DP
-    alone). A failed canary audit becomes a note: a finished run is never lost to its audit.
+    The white-box Dirac canaries are scored from what the server saw
+    (``session.canaries``), the black-box input canaries by the final model's loss
+    (``data.input_canaries``). The accountant's ε is the sample-level one (the largest
+    over clients), None without DP (the scenario refuses example-level canaries under
+    user-level DP alone). A failed canary audit becomes a note: a finished run is never
+    lost to its audit.
     """
-    if audit is None or audit.error is not None or session.canaries is None:
+    inputs = data.input_canaries
+    if audit is None or audit.error is not None or (session.canaries is None and inputs is None):
         return audit
     budget = spec.privacy
     epsilon = session.recorder.rounds[-1].epsilon_max if budget.is_sample_level else None
     try:
+        scored = dirac_scores(session.canaries) if session.canaries is not None else []
+        if inputs is not None:
+            examples = inputs.examples(data.full_test_set)
+            scored.append(input_scores(session.recorder.model, inputs, examples, device=get_device()))
         results = canary_results(
-            session.canaries,
+            scored,
             epsilon=epsilon,
             unit="example",
             delta=budget.target_delta,
@@ -166,7 +176,7 @@ def build_summary(
     audit = audit_final_model(
         spec, model=session.recorder.model, data=data, clients=clients, rounds=max(r.round for r in rounds)
     )
-    audit = with_canary_audit(audit, spec, session)
+    audit = with_canary_audit(audit, spec, session, data)
     final, completed = rounds[-1], max(r.round for r in rounds)
     train_set = data.train_set
     return RunSummary(

@@ -17,18 +17,27 @@ from fedsim.results import CanaryResult, RunSummary  # noqa: E402
 
 _HEADER = ["canaries", "threat model", "planted (in)", "guesses", "correct", "ε̂", "accountant ε", "ε̂/ε", ""]
 _METHOD = (
-    "Each canary is a per-example gradient that is zero except at one coordinate of the model's "
-    "weights, where it equals the clipping norm (1 without DP-SGD): the Dirac canaries of Steinke, "
-    'Nasr and Jagielski 2023, "Privacy Auditing with One (1) Training Run" '
-    "(https://arxiv.org/abs/2305.08846). Each was included by a fair coin in one client's data and, "
-    "when included, sampled in each DP-SGD step like an example, before the noise. The auditor "
-    "scores each canary by how far the final model (or the sum of its client's updates over the "
-    'rounds it trained) moved against its gradient, guesses "in" for the highest scores and '
-    '"out" for the lowest, and turns the correct guesses into ε̂ with the paper\'s Theorem 5.2 '
-    "(its δ term included), at δ {delta:g}. Each bound holds with the confidence shown (the threat "
-    "models and the guess counts tried share the audit's confidence by Bonferroni). The canaries "
-    "are not examples: the test set and the accuracy figures do not contain them."
+    "Each canary is included by a fair coin in one client's training data; the auditor scores "
+    "every canary, guesses \"in\" for the highest scores and \"out\" for the lowest, and turns the "
+    "correct guesses into ε̂ with Theorem 5.2 of Steinke, Nasr and Jagielski 2023, \"Privacy "
+    "Auditing with One (1) Training Run\" (https://arxiv.org/abs/2305.08846), its δ term included, "
+    "at δ {delta:g}. The bounds hold together with confidence {joint:g} (each row at {each:g}; the "
+    "guess counts tried share it too, by Bonferroni)."
 )
+_KINDS = {
+    "dirac": (
+        "**dirac** (white box): a per-example gradient that is zero except at one coordinate of the "
+        "model's weights, where it equals `audit.canary-norm` (by default the clipping norm; 10 "
+        "without DP-SGD), sampled in each step like an example and added before the noise. Scored "
+        "by how far the final model, or the sum of its client's updates over the rounds it trained, "
+        "moved against it. These canaries are not examples: the test set does not change."
+    ),
+    "mislabelled": (
+        "**mislabelled** (black box): a test example with a wrong label, trained on like any other "
+        "example of its client; scored by minus the final global model's loss on it (Yeom et al. "
+        "2018, https://arxiv.org/abs/1709.01604). These canaries are held out of evaluation."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -73,15 +82,24 @@ def canary_section(summary: RunSummary, *, plot: str | None) -> list[str]:
     canaries = summary.audit.canaries if summary.audit else ()
     if not canaries:
         return []
+    each = canaries[0].confidence
+    joint = 1 - (1 - each) * len(canaries)
+    kinds = dict.fromkeys(c.attack for c in canaries)
     lines = [
         "### Canary audit (one run)",
         "",
         table(_HEADER, [_row(c) for c in canaries]),
         "",
-        _METHOD.format(delta=canaries[0].delta),
-        "",
-        f"Confidence of each bound: {canaries[0].confidence:g}.",
+        _METHOD.format(delta=canaries[0].delta, joint=joint, each=each),
+        *(f"\n- {_KINDS[k]}" for k in kinds if k in _KINDS),
     ]
+    held_out = next((c.canaries for c in canaries if c.attack == "mislabelled"), None)
+    if held_out:
+        lines += [
+            "",
+            f"{held_out} test examples were drawn as mislabelled canaries and held out of evaluation: "
+            f"the accuracy figures are on the other {summary.test_examples}.",
+        ]
     if any(c.exceeds for c in canaries):
         lines += [
             "",

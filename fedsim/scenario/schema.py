@@ -120,10 +120,17 @@ class Scenario(_Section):
                 "audit.canaries does not apply to privacy.secure-aggregation runs: the white-box canary "
                 "audit scores each client's update, which SecAgg+ hides from the server; set canaries = 0"
             )
-        if self.audit.canaries and self.privacy.mode == "user":
+        if (self.audit.canaries or self.audit.input_canaries) and self.privacy.mode == "user":
             raise ValueError(
                 "audit.canaries plants example-level canaries, which user-level DP bounds only through "
-                'group privacy; with privacy.mode = "user" set canaries = 0 (or use mode "both")'
+                'group privacy; with privacy.mode = "user" set canaries = 0 and input-canaries = 0 '
+                '(or use mode "both")'
+            )
+        norm, clip = self.audit.canary_norm, self.privacy.max_grad_norm
+        if norm is not None and self.privacy.is_sample_level and norm > clip:
+            raise ValueError(
+                f"audit.canary-norm = {norm:g} is above privacy.max-grad-norm = {clip:g}: DP-SGD would clip "
+                "the canary to it; use at most the clipping norm (the default)"
             )
         return self
 

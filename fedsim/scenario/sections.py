@@ -232,16 +232,19 @@ class AuditSection(_Section):
     confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     shadow_epochs: Annotated[int, Field(ge=1, le=10_000)] | None = None
     canaries: Annotated[int, Field(ge=0, le=100_000)] = 0
+    canary_norm: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+    input_canaries: Annotated[int, Field(ge=0, le=100_000)] = 0
 
     @model_validator(mode="after")
     def _lira_needs_four(self) -> AuditSection:
         """LiRA estimates IN and OUT statistics per example: at least 2 shadow models of each."""
         if self.shadow_models and (self.shadow_models < 4 or self.shadow_models % 2):
             raise ValueError("'shadow-models' must be 0 (the loss attack only) or an even number ≥ 4")
-        if self.canaries == 1:
-            raise ValueError("'canaries' must be 0 (no canary audit) or at least 2 (1,000 is typical)")
-        if self.canaries and not self.enabled:
-            raise ValueError("'canaries' needs enabled = true (the canary audit is part of the audit)")
+        for key, value in (("canaries", self.canaries), ("input-canaries", self.input_canaries)):
+            if value == 1:
+                raise ValueError(f"'{key}' must be 0 (none) or at least 2 (1,000 is typical)")
+            if value and not self.enabled:
+                raise ValueError(f"'{key}' needs enabled = true (the canary audit is part of the audit)")
         return self
 
 

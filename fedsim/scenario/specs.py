@@ -147,6 +147,8 @@ def audit_spec(scenario: Scenario) -> AuditSpec:
         shadow_models=a.shadow_models,
         shadow_epochs=a.shadow_epochs,
         canaries=a.canaries,
+        canary_norm=a.canary_norm,
+        input_canaries=a.input_canaries,
         seed=scenario.seed,
     )
 

@@ -19,6 +19,8 @@ from flwr.clientapp import ClientApp
 from torch import nn
 
 from fedsim.aggregation.user_dp import client_mods
+from fedsim.audit.input_canaries import InputCanaries
+from fedsim.audit.shadow import concatenate_datasets
 from fedsim.client import TrainMetrics, create_data_loader, create_optimizer, train
 from fedsim.data import ArrayDataset, DataSpec, load_dataset
 from fedsim.models import build_model
@@ -41,6 +43,16 @@ def client_shard(data: DataSpec, split: PartitionSpec, partition_id: int) -> Arr
     """The training examples of client ``partition_id`` (copied once per process, then cached)."""
     train_set, _ = load_dataset(data)
     return train_set.subset(client_partitions(data, split)[partition_id])
+
+
+@lru_cache(maxsize=1024)
+def training_shard(
+    data: DataSpec, split: PartitionSpec, partition_id: int, canaries: InputCanaries | None
+) -> ArrayDataset:
+    """Client ``partition_id``'s shard, followed by the input canaries it holds (cached per process)."""
+    shard = client_shard(data, split, partition_id)
+    held = canaries.held_by(partition_id, load_dataset(data)[1]) if canaries is not None else None
+    return shard if held is None else concatenate_datasets(shard, held)
 
 
 def get_device() -> torch.device:
@@ -171,7 +183,7 @@ def run_client_round(
         under DP, the round's privacy event
         (:meth:`fedsim.privacy.PrivacyEvent.to_metrics`: ``noise-multiplier``, ``sample-rate``).
     """
-    shard = client_shard(task.data, task.partition, partition_id)
+    shard = training_shard(task.data, task.partition, partition_id, task.input_canaries)
     device = get_device()
     seed = _round_seed(task.seed, partition_id, server_round)
     model = build_model(

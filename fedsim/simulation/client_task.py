@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fedsim.audit.canaries import DiracCanaries
+from fedsim.audit.input_canaries import InputCanaries
 from fedsim.client import TrainSpec
 from fedsim.data import DataSpec
 from fedsim.models import ModelSpec
@@ -28,6 +29,7 @@ class ClientTask:
         faults: client failures to inject on purpose.
         seed: the run's seed (each client's per-round seed derives from it).
         canaries: the run's Dirac canaries (each client trains on those it holds), or None.
+        input_canaries: the run's mislabelled input canaries (likewise), or None.
     """
 
     data: DataSpec
@@ -39,6 +41,7 @@ class ClientTask:
     faults: FaultSpec
     seed: int
     canaries: DiracCanaries | None = None
+    input_canaries: InputCanaries | None = None
 
     @property
     def privacy(self):

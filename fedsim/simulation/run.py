@@ -65,6 +65,7 @@ from flwr.app import ArrayRecord  # noqa: E402
 from flwr.simulation import run_simulation  # noqa: E402
 
 from fedsim.audit.canaries import DiracCanaries  # noqa: E402
+from fedsim.audit.input_canaries import InputCanaries  # noqa: E402
 from fedsim.privacy.planning import RoundPlanner  # noqa: E402
 from fedsim.simulation.backend import ConfigurationError, backend_config  # noqa: E402
 from fedsim.simulation.client_app import create_client_app  # noqa: E402
@@ -104,8 +105,10 @@ def round_planner(spec: RunSpec) -> RoundPlanner:
     )
 
 
-def client_task(spec: RunSpec, canaries: DiracCanaries | None = None) -> ClientTask:
-    """What every ClientApp of the run needs, and nothing more (``canaries``: the run's planned canaries)."""
+def client_task(
+    spec: RunSpec, canaries: DiracCanaries | None = None, input_canaries: InputCanaries | None = None
+) -> ClientTask:
+    """What every ClientApp of the run needs, and nothing more (with the run's planned canaries)."""
     return ClientTask(
         data=spec.data,
         partition=spec.partition,
@@ -116,6 +119,7 @@ def client_task(spec: RunSpec, canaries: DiracCanaries | None = None) -> ClientT
         faults=spec.faults,
         seed=spec.seed,
         canaries=canaries,
+        input_canaries=input_canaries,
     )
 
 
@@ -128,7 +132,8 @@ def _apps(
         ConfigurationError: if SecAgg+ is asked for with fewer than 2 clients per round.
     """
     privacy, user = spec.privacy, session.privacy.user
-    task = client_task(spec, session.canaries.canaries if session.canaries is not None else None)
+    dirac = session.canaries.canaries if session.canaries is not None else None
+    task = client_task(spec, dirac, session.input_canaries)
     if not spec.federation.secure_aggregation:
         server = create_server_app(
             spec,

@@ -10,6 +10,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from fedsim.aggregation import ClientReply, FailedClient
 from fedsim.aggregation.user_dp import release_state
 from fedsim.audit.canaries import CanaryObserver
+from fedsim.audit.input_canaries import InputCanaries
 from fedsim.privacy.accounting import RunPrivacy
 from fedsim.results.records import RoundRecord
 from fedsim.simulation.client_app import BLOCKED_CLIENTS_KEY
@@ -36,7 +37,8 @@ class RunSession:
         privacy: the run's privacy accounting.
         on_round: called with each new :class:`RoundRecord` (progress display).
         on_checkpoint: writes the run's state after each round, or None.
-        canaries: keeps what the server saw at the run's canaries' coordinates, or None.
+        canaries: keeps what the server saw at the run's Dirac canaries' coordinates, or None.
+        input_canaries: the run's mislabelled input canaries (the clients train on them), or None.
     """
 
     recorder: RoundRecorder
@@ -46,6 +48,7 @@ class RunSession:
     server: object | None = None
     server_state: dict | None = None
     canaries: CanaryObserver | None = None
+    input_canaries: InputCanaries | None = None
 
     def attach_server(self, strategy) -> None:
         """Keep the ServerApp's outermost strategy, whose ``state_dict`` each checkpoint holds.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fedsim.audit.canaries import CanaryObserver, plan_dirac_canaries
-from fedsim.audit.canary_audit import THREAT_MODELS, canary_results
+from fedsim.audit.canary_audit import THREAT_MODELS, canary_results, dirac_scores
 
 SHAPES = {"conv.weight": (4, 1, 3, 3), "conv.bias": (4,), "fc.weight": (10, 36), "fc.bias": (10,)}
 
@@ -93,7 +93,7 @@ def test_canary_results_compare_each_threat_model_with_the_accountant():
         trained[name].reshape(-1)[index] = -1.0 if inc else 0.0
     observer.observe(zero, {0: trained}, trained)
     # Act
-    results = canary_results(observer, epsilon=1.0, unit="example", delta=1e-5, confidence=0.95)
+    results = canary_results(dirac_scores(observer), epsilon=1.0, unit="example", delta=1e-5, confidence=0.95)
     # Assert
     assert [r.threat_model for r in results] == list(THREAT_MODELS.values())
     # (196 of 396 are in: guessing 198 "in" makes 2 wrong guesses, yet shows the most)

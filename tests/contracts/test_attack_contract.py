@@ -126,6 +126,8 @@ class TestLossAttack(AttackContract):
         shadow_models=0,
         shadow_epochs=None,
         canaries=0,
+        canary_norm=None,
+        input_canaries=0,
         seed=0,
     )
 
@@ -139,6 +141,8 @@ class TestLiraAttack(AttackContract):
         shadow_models=4,
         shadow_epochs=EPOCHS,
         canaries=0,
+        canary_norm=None,
+        input_canaries=0,
         seed=0,
     )
 
@@ -151,6 +155,8 @@ class TestLiraAttack(AttackContract):
             shadow_models=0,
             shadow_epochs=None,
             canaries=0,
+            canary_norm=None,
+            input_canaries=0,
             seed=0,
         )
         # Act / Assert

@@ -15,7 +15,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-SWEEPS = {"study-privacy-section.toml"}
+SWEEPS = {"study-privacy-section.toml", "canary-audit.toml"}
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ BAD = {
     ),
     "one canary": (
         'name = "x"\n[audit]\ncanaries = 1\n',
-        "audit: 'canaries' must be 0 (no canary audit) or at least 2",
+        "audit: 'canaries' must be 0 (none) or at least 2",
     ),
     "canaries without the audit": (
         'name = "x"\n[audit]\nenabled = false\ncanaries = 100\n',
@@ -249,7 +249,11 @@ BAD = {
     ),
     "example canaries under user-level DP": (
         'name = "x"\n[privacy]\nmode = "user"\nuser-target-epsilon = 8.0\n[audit]\ncanaries = 100\n',
-        'with privacy.mode = "user" set canaries = 0',
+        'with privacy.mode = "user" set canaries = 0 and input-canaries = 0',
+    ),
+    "a canary above the clipping norm": (
+        'name = "x"\n[privacy]\nmax-grad-norm = 0.5\n[audit]\ncanaries = 10\ncanary-norm = 1.0\n',
+        "audit.canary-norm = 1 is above privacy.max-grad-norm = 0.5",
     ),
     "no evaluation examples": (
         'name = "x"\n[evaluation]\nround-examples = 0\n',
