@@ -8,6 +8,13 @@ models, and :mod:`fedsim.audit.metrics` summarises an attack as AUC, TPR at
 low FPR and an empirical ε lower bound (an estimate to compare runs, not a
 certified bound; see that module's docstring). :func:`run_audit` runs them all.
 
+The one-run canary audit (Steinke, Nasr and Jagielski 2023,
+https://arxiv.org/abs/2305.08846) is beside them: :mod:`fedsim.audit.one_run`
+(the ε lower bound from guesses), :mod:`fedsim.audit.canaries` (white-box Dirac
+gradient canaries and what the server saw of them),
+:mod:`fedsim.audit.input_canaries` (black-box mislabelled examples) and
+:mod:`fedsim.audit.canary_audit` (ε̂ per threat model beside the accountant's ε).
+
 The names below are imported on first use, so that reading the attacks' names
 (the reports, the sweep's column names) does not load torch, scipy and sklearn.
 """

@@ -188,6 +188,19 @@ def test_the_study_expands_to_every_protection_split_model_and_seed():
     central = next(r.scenario for r in full.runs if r.labels["protection"] == "central")
     assert central.federation.num_clients == 1
     assert full.reference == {"protection": "fl"}
+    canaries = {r.labels["protection"]: r.scenario.audit.canaries for r in full.runs}
+    assert canaries == {p: 0 if p in ("user-eps-8", "eps-3-secagg") else 1000 for p in canaries}
+
+
+def test_the_canary_audit_sweep_expands_to_four_protections_over_five_seeds():
+    # Arrange / Act
+    full, _ = scenario_or_sweep(ROOT / "scenarios" / "canary-audit.toml", [], quick=False)
+    quick, _ = scenario_or_sweep(ROOT / "scenarios" / "canary-audit.toml", [], quick=True)
+    # Assert
+    assert len(full.runs) == 4 * 5 and len(quick.runs) == 4
+    assert {r.scenario.audit.canaries for r in full.runs} == {1000}
+    epsilons = {r.labels["protection"]: r.scenario.privacy.target_epsilon for r in quick.runs}
+    assert epsilons == {"none": None, "eps-8": 8.0, "eps-3": 3.0, "eps-1": 1.0}
 
 
 def test_labels_that_would_share_a_folder_are_an_error():
