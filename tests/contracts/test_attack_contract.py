@@ -18,7 +18,7 @@ from fedsim.audit.attacks import Attack, LiraAttack, LossAttack
 from fedsim.client import TrainSpec, create_data_loader, create_optimizer, train
 from fedsim.data import load_dataset
 from fedsim.models import ModelSpec, build_model
-from tests.fixtures.specs import data_spec
+from tests.fixtures.specs import audit_spec, data_spec
 
 MEMBERS = 60
 EPOCHS = 30
@@ -119,46 +119,16 @@ class AttackContract:
 
 class TestLossAttack(AttackContract):
     attack = LossAttack()
-    spec = AuditSpec(
-        enabled=True,
-        max_examples=MEMBERS,
-        confidence=0.95,
-        shadow_models=0,
-        shadow_epochs=None,
-        canaries=0,
-        canary_norm=None,
-        input_canaries=0,
-        seed=0,
-    )
+    spec = audit_spec(max_examples=MEMBERS, shadow_models=0, shadow_epochs=None)
 
 
 class TestLiraAttack(AttackContract):
     attack = LiraAttack()
-    spec = AuditSpec(
-        enabled=True,
-        max_examples=MEMBERS,
-        confidence=0.95,
-        shadow_models=4,
-        shadow_epochs=EPOCHS,
-        canaries=0,
-        canary_norm=None,
-        input_canaries=0,
-        seed=0,
-    )
+    spec = audit_spec(max_examples=MEMBERS, shadow_models=4, shadow_epochs=EPOCHS)
 
     def test_does_not_apply_without_shadow_models(self):
         # Arrange
-        spec = AuditSpec(
-            enabled=True,
-            max_examples=MEMBERS,
-            confidence=0.95,
-            shadow_models=0,
-            shadow_epochs=None,
-            canaries=0,
-            canary_norm=None,
-            input_canaries=0,
-            seed=0,
-        )
+        spec = audit_spec(max_examples=MEMBERS, shadow_models=0, shadow_epochs=None)
         # Act / Assert
         assert not self.attack.applies(spec)
 
