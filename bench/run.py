@@ -1,7 +1,7 @@
 """fedsim benchmarks: ratios measured side by side in one run, each figure beside its target.
 
     .venv/bin/python -m bench.run                 # figures 1-4 (about 15 minutes on 2 cores)
-    .venv/bin/python -m bench.run --only dp       # one section: dp, framework, many, gpu, secagg, profile
+    .venv/bin/python -m bench.run --only dp       # one section (see SECTIONS), e.g. dp, canaries, profile
     bash bench/gpu_check.sh                       # figure 4, on a machine with an NVIDIA GPU
 
 (1) framework: the same 50-round DP job (Fashion-MNIST, CNN, 4 clients) through
@@ -24,6 +24,11 @@
     clients sharing a GPU (resources.client-gpus) on a machine with one.
 (extra) secagg: the same small DP job through Flower + Ray with and without
     SecAgg+ (privacy.secure-aggregation); ratio of the median round time.
+(extra) canaries: what the white-box canary audit costs a quickstart client
+    round (1,000 Dirac canaries spread over its 10 clients, added to each
+    DP-SGD step) and the server (what the round's 10 updates did at the
+    canaries' coordinates); rounds with and without canaries alternate in one
+    process. Target: client round with canaries / without <= 1.05.
 (7) profile: where one round's time goes, for the quickstart (CNN) and
     fashion-lstm (LSTM): one client round timed by phase (forward, backward
     with per-sample gradients, clipping, noise, the rest) in one thread, and a
@@ -441,6 +446,57 @@ def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
     return {k: statistics.median(s.get(k, 0.0) for s in samples) for k in samples[0]}
 
 
+def canary_cost(rounds: int = 6) -> list[tuple[str, str, str]]:
+    """The Dirac canaries' cost in a quickstart client round and in the server's round (section docstring)."""
+    from dataclasses import replace
+
+    import fedsim.simulation.client_app as client_app
+    from fedsim.audit.canaries import CanaryObserver, plan_dirac_canaries
+    from fedsim.models import build_model
+    from fedsim.scenario import build_run_spec, load_scenario
+    from fedsim.simulation.run import client_task
+
+    spec = build_run_spec(load_scenario("scenarios/quickstart.toml", []))
+    task = client_task(spec)
+    shard = client_app.client_shard(task.data, task.partition, 0)
+    model = build_model(spec.model, input_shape=shard.input_shape, num_classes=shard.num_classes)
+    state = model.state_dict()
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    canaries = plan_dirac_canaries(1000, shapes=shapes, num_clients=10, norm=1.0, seed=0)
+    tasks = {"without": task, "with": replace(task, canaries=canaries)}
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # a Ray actor's one CPU
+        for r in range(rounds + 1):
+            for name, t in tasks.items():
+                t0 = time.perf_counter()
+                new_state, _ = client_app.run_client_round(
+                    t, partition_id=0, server_round=r + 1, state_dict=state
+                )
+                if r:  # the first round loads the data
+                    times[name].append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    arrays = {k: v.numpy() for k, v in new_state.items()}
+    observer = CanaryObserver(canaries)
+    t0 = time.perf_counter()
+    observer.observe(arrays, dict.fromkeys(range(10), arrays), arrays)
+    observe_s = time.perf_counter() - t0
+    with_s, without_s = statistics.median(times["with"]), statistics.median(times["without"])
+    ratio = with_s / without_s
+    return [
+        ("client round without canaries (s, median)", f"{without_s:.3f}", f"{rounds} rounds, one thread"),
+        (
+            "client round with its canaries (s, median)",
+            f"{with_s:.3f}",
+            f"{len(canaries.held_by(0))} canaries in",
+        ),
+        ("server: one round's 10 updates at 1,000 coordinates (s)", f"{observe_s:.4f}", "in the driver"),
+        ("FIGURE 5: client round with canaries / without", f"{ratio:.3f}", _verdict(ratio, 1.05)),
+    ]
+
+
 def _run_phases(scenario_file: str, rounds: int) -> dict[str, float]:
     """Seconds per round (median of rounds 2+) of a real run: the round, evaluation, checkpoint."""
     import fedsim.commands.run as run_command
@@ -549,6 +605,7 @@ SECTIONS = {
     "many": ("(3) 10,000 clients, 100 per round, 50 rounds: driver memory", many_clients),
     "gpu": ("(4) GPU", gpu_note),
     "secagg": ("(extra) SecAgg+ vs plain aggregation (same job through Flower + Ray)", secagg_cost),
+    "canaries": ("(extra) white-box canary audit: a quickstart client round with and without", canary_cost),
     "profile": ("(7) one round's time by phase: quickstart (CNN) and fashion-lstm (LSTM)", profile),
 }
 DEFAULT = ("dp", "framework", "many", "gpu")
