@@ -18,9 +18,9 @@ from fedsim.results import CanaryResult, RunSummary  # noqa: E402
 _HEADER = ["canaries", "threat model", "planted (in)", "guesses", "correct", "ε̂", "accountant ε", "ε̂/ε", ""]
 _METHOD = (
     "Each canary is included by a fair coin in one client's training data; the auditor scores "
-    "every canary, guesses \"in\" for the highest scores and \"out\" for the lowest, and turns the "
-    "correct guesses into ε̂ with Theorem 5.2 of Steinke, Nasr and Jagielski 2023, \"Privacy "
-    "Auditing with One (1) Training Run\" (https://arxiv.org/abs/2305.08846), its δ term included, "
+    'every canary, guesses "in" for the highest scores and "out" for the lowest, and turns the '
+    'correct guesses into ε̂ with Theorem 5.2 of Steinke, Nasr and Jagielski 2023, "Privacy '
+    'Auditing with One (1) Training Run" (https://arxiv.org/abs/2305.08846), its δ term included, '
     "at δ {delta:g}. The bounds hold together with confidence {joint:g} (each row at {each:g}; the "
     "guess counts tried share it too, by Bonferroni)."
 )
