@@ -79,8 +79,9 @@ def in_process_fedavg(spec: RunSpec) -> tuple[float, list[float], float]:
     from fedsim.client import evaluate
     from fedsim.data import load_dataset
     from fedsim.models import build_model
-    from fedsim.simulation.client_app import client_partitions, client_shard, get_device, run_client_round
+    from fedsim.simulation.client_app import get_device, run_client_round
     from fedsim.simulation.run import client_task
+    from fedsim.simulation.shards import client_partitions, client_shard
 
     task = client_task(spec)
 
@@ -396,13 +397,14 @@ def _client_phases(scenario_file: str, rounds: int = 3) -> dict[str, float]:
     and the round's set-up outside the steps (model, Opacus wrapping, loader).
     """
     import fedsim.simulation.client_app as client_app
+    import fedsim.simulation.shards as shards
     from fedsim.models import build_model
     from fedsim.scenario import build_run_spec, load_scenario
     from fedsim.simulation.run import client_task
 
     spec = build_run_spec(load_scenario(scenario_file, []))
     task = client_task(spec)
-    shard = client_app.client_shard(task.data, task.partition, 0)
+    shard = shards.client_shard(task.data, task.partition, 0)
     state = build_model(
         spec.model, input_shape=shard.input_shape, num_classes=shard.num_classes, vocab_size=shard.vocab_size
     ).state_dict()
@@ -451,6 +453,7 @@ def canary_cost(rounds: int = 6) -> list[tuple[str, str, str]]:
     from dataclasses import replace
 
     import fedsim.simulation.client_app as client_app
+    import fedsim.simulation.shards as shards
     from fedsim.audit.canaries import CanaryObserver, plan_dirac_canaries
     from fedsim.models import build_model
     from fedsim.scenario import build_run_spec, load_scenario
@@ -458,7 +461,7 @@ def canary_cost(rounds: int = 6) -> list[tuple[str, str, str]]:
 
     spec = build_run_spec(load_scenario("scenarios/quickstart.toml", []))
     task = client_task(spec)
-    shard = client_app.client_shard(task.data, task.partition, 0)
+    shard = shards.client_shard(task.data, task.partition, 0)
     model = build_model(spec.model, input_shape=shard.input_shape, num_classes=shard.num_classes)
     state = model.state_dict()
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}

@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flwr.server.strategy import FedAvg as LegacyFedAvg
-from flwr.server.strategy import FedAvgM as LegacyFedAvgM
-from flwr.serverapp.strategy import FedAvg, FedAvgM
+from flwr.server import strategy as flwr_legacy
+from flwr.serverapp.strategy import (
+    FedAdagrad,
+    FedAdam,
+    FedAvg,
+    FedAvgM,
+    FedMedian,
+    FedProx,
+    FedTrimmedAvg,
+    FedYogi,
+    Krum,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,10 @@ class StrategyEntry:
             saves them as tensors and restores them as NumPy arrays.
         user_level_dp: whether Flower's DP-FedAvg wrappers may wrap it: they noise
             the strategy's output, which must be a plain mean of clipped updates.
+        required: options a scenario must set (Flower's default would make the
+            strategy another one, e.g. FedProx with ``proximal_mu = 0`` is FedAvg).
+        robust: whether it aggregates by order statistics or distances between
+            the updates (median, trimmed mean, Krum) rather than by a weighted mean.
     """
 
     message_api: type
@@ -39,18 +52,44 @@ class StrategyEntry:
     options: tuple[str, ...] = ()
     server_state: tuple[str, ...] = ()
     user_level_dp: bool = False
+    required: tuple[str, ...] = ()
+    robust: bool = False
 
+
+_FEDOPT_STATE = ("m_t", "v_t")
+"""FedOpt's moment estimates (``current_arrays`` is set from the global model every round)."""
 
 STRATEGIES: dict[str, StrategyEntry] = {
     # McMahan et al. 2017, https://arxiv.org/abs/1602.05629
-    "fedavg": StrategyEntry(FedAvg, LegacyFedAvg, user_level_dp=True),
+    "fedavg": StrategyEntry(FedAvg, flwr_legacy.FedAvg, user_level_dp=True),
     # Hsu et al. 2019, https://arxiv.org/abs/1909.06335
     "fedavgm": StrategyEntry(
         FedAvgM,
-        LegacyFedAvgM,
+        flwr_legacy.FedAvgM,
         options=("server_learning_rate", "server_momentum"),
         server_state=("momentum_vector",),
     ),
+    # Li et al. 2020, https://arxiv.org/abs/1812.06127: FedAvg on the server; Flower sends
+    # "proximal-mu" and each client adds mu * (w - w_global) to its gradient.
+    "fedprox": StrategyEntry(
+        FedProx, flwr_legacy.FedProx, options=("proximal_mu",), user_level_dp=True, required=("proximal_mu",)
+    ),
+    # Reddi et al. 2021, "Adaptive Federated Optimization", https://arxiv.org/abs/2003.00295
+    "fedadam": StrategyEntry(
+        FedAdam, flwr_legacy.FedAdam, options=("eta", "beta_1", "beta_2", "tau"), server_state=_FEDOPT_STATE
+    ),
+    "fedyogi": StrategyEntry(
+        FedYogi, flwr_legacy.FedYogi, options=("eta", "beta_1", "beta_2", "tau"), server_state=_FEDOPT_STATE
+    ),
+    "fedadagrad": StrategyEntry(
+        FedAdagrad, flwr_legacy.FedAdagrad, options=("eta", "tau"), server_state=_FEDOPT_STATE
+    ),
+    # Yin et al. 2018, https://arxiv.org/abs/1803.01498 (coordinate-wise median and trimmed mean)
+    "fedmedian": StrategyEntry(FedMedian, None, robust=True),
+    "fedtrimmedavg": StrategyEntry(FedTrimmedAvg, None, options=("beta",), robust=True),
+    # Blanchard et al. 2017, "Machine Learning with Adversaries: Byzantine Tolerant Gradient
+    # Descent" (NeurIPS 2017)
+    "krum": StrategyEntry(Krum, None, options=("num_malicious_nodes",), robust=True),
 }
 
 
@@ -58,7 +97,7 @@ def available_strategies() -> list[str]:
     """Names of the registered strategies, sorted.
 
     Example:
-        >>> {"fedavg", "fedavgm"} <= set(available_strategies())
+        >>> {"fedavg", "fedavgm", "fedprox", "fedadam", "krum"} <= set(available_strategies())
         True
     """
     return sorted(STRATEGIES)

@@ -26,6 +26,12 @@ def print_header(scenario, console: Console) -> None:
         f"{escape(describe_privacy(scenario.privacy))}",
         highlight=False,
     )
+    if scenario.privacy.ignored_keys:
+        console.print(
+            f'  privacy.mode = "none": ignored {", ".join(scenario.privacy.ignored_keys)} '
+            "(left out of the run's scenario.toml)",
+            highlight=False,
+        )
 
 
 def progress_printer(console: Console, *, rounds: int):

@@ -23,10 +23,11 @@ from fedsim.results import RoundRecord, RunResult
 from fedsim.scenario import Scenario, build_run_spec
 from fedsim.simulation.backend import ConfigurationError, backend_config
 from fedsim.simulation.checkpoint import Checkpoint, write_checkpoint
-from fedsim.simulation.client_app import client_partitions, get_device
+from fedsim.simulation.client_app import get_device
 from fedsim.simulation.recorder import RoundRecorder
 from fedsim.simulation.run import quiet_logging, round_planner, simulate
 from fedsim.simulation.session import RunSession
+from fedsim.simulation.shards import client_partitions
 from fedsim.simulation.spec import RunSpec
 
 
@@ -57,7 +58,7 @@ def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
     """Load the data set, split it among the clients and build the seeded initial model.
 
     The split is the same cached one the Ray workers compute
-    (:func:`fedsim.simulation.client_app.client_partitions`).
+    (:func:`fedsim.simulation.shards.client_partitions`).
 
     Raises:
         ConfigurationError: data set not installed, impossible split, a client

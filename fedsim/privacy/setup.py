@@ -80,9 +80,48 @@ def _user_level(planner: RoundPlanner) -> UserLevelAccounting | None:
     )
 
 
+def check_delta(delta: float, *, sizes: list[int], num_clients: int, sample: bool, user: bool) -> None:
+    """Refuse a δ that is not below 1/n, n the units one guarantee protects.
+
+    A (ε, δ) guarantee with δ ≥ 1/n allows publishing one of n records in the clear
+    (Dwork and Roth 2014, "The Algorithmic Foundations of Differential Privacy",
+    §2.3: δ should be less than the inverse of any polynomial in the size of the
+    database). n is the smallest client's number of training examples for
+    sample-level DP (each client's guarantee covers its own examples), and the
+    number of clients for user-level DP.
+
+    Args:
+        delta: the scenario's δ.
+        sizes: each client's training examples.
+        num_clients: clients in the federation.
+        sample: whether clients train with DP-SGD (sample-level DP).
+        user: whether the server applies DP-FedAvg (user-level DP).
+
+    Raises:
+        PrivacySetupError: naming ``privacy.target-delta``, the bound and a value 1/(10 n) to use.
+
+    Example:
+        >>> check_delta(1e-5, sizes=[449, 450], num_clients=2, sample=True, user=False)
+        >>> check_delta(0.01, sizes=[449, 450], num_clients=2, sample=True, user=False)
+        Traceback (most recent call last):
+        ...
+        fedsim.privacy.setup.PrivacySetupError: privacy.target-delta = 0.01 is not below 1/n = 1/449 ...
+    """
+    units = [(min(sizes), "the smallest client's training examples")] if sample else []
+    units += [(num_clients, "the number of clients, for user-level DP")] if user else []
+    for n, what in units:
+        if delta >= 1 / n:
+            raise PrivacySetupError(
+                f"privacy.target-delta = {delta:g} is not below 1/n = 1/{n} (n: {what}): with δ that "
+                f"large, publishing one of the n records in the clear would meet the guarantee; use "
+                f"1/(10 n) = {1 / (10 * n):.1e} or smaller (1e-5 is usual)"
+            )
+
+
 def create_run_privacy(planner: RoundPlanner, *, sizes: list[int], stopping: StoppingRule) -> RunPrivacy:
     """A run's privacy accounting, after checking that its settings can work.
 
+    0. δ must be below 1/n (:func:`check_delta`);
     1. sample level: plan every client's DP-SGD round (σ calibrated to its
        budget), refuse a run where some client cannot afford a single round, and
        guard every client's budget;
@@ -98,6 +137,13 @@ def create_run_privacy(planner: RoundPlanner, *, sizes: list[int], stopping: Sto
         PrivacySetupError: naming the scenario key to change.
     """
     budget = planner.budget
+    check_delta(
+        budget.target_delta,
+        sizes=sizes,
+        num_clients=planner.num_clients,
+        sample=budget.is_sample_level,
+        user=budget.user_level is not None,
+    )
     ledger = guard = None
     if budget.is_sample_level:
         ledger = PrivacyLedger(delta=budget.target_delta, accountant=budget.accountant)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from fedsim.privacy import available_accountants
 from fedsim.privacy.budget import CALIBRATIONS, PRIVACY_MODES, SAMPLE_LEVEL_MODES, USER_LEVEL_MODES
@@ -78,6 +78,29 @@ class PrivacySection(_Section):
     clipped_count_stddev: PositiveFloat | None = None
     # secure aggregation (Flower SecAgg+)
     secure_aggregation: bool = False
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def ignored_keys(self) -> tuple[str, ...]:
+        """Keys of the DP modes that the file gave but ``mode = "none"`` ignores (kebab-case, sorted)."""
+        return self._ignored
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _none_ignores_dp_keys(cls, data: Any, handler) -> PrivacySection:
+        """``mode = "none"`` (e.g. ``--set privacy.mode=none`` on a DP scenario) drops the DP keys.
+
+        Turning DP off is the first thing a user tries; the keys of the other modes
+        are set aside (see :attr:`ignored_keys`) instead of refused, so the run
+        says which it ignored and its resolved scenario leaves them out.
+        """
+        if not isinstance(data, dict) or data.get("mode") != "none":
+            return handler(data)
+        dp_keys = {*_SAMPLE_KEYS, "max-grad-norm", *_USER_KEYS, *_ADAPTIVE_KEYS}
+        ignored = tuple(sorted(k for k in data if k in dp_keys))
+        section = handler({k: v for k, v in data.items() if k not in dp_keys})
+        section._ignored = ignored
+        return section
 
     @property
     def is_sample_level(self) -> bool:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from fedsim.aggregation.legacy import legacy_strategies
 from fedsim.aggregation.registry import available_strategies, get_strategy_entry
 from fedsim.data import dataset_info
 from fedsim.models import MODEL_INPUTS
@@ -135,18 +136,36 @@ class Scenario(_Section):
         return self
 
     @model_validator(mode="after")
-    def _user_level_needs_fedavg(self) -> Scenario:
-        """Flower's DP-FedAvg wrappers noise the strategy's output; FedAvgM's output is not a plain mean."""
+    def _strategy_fits_privacy(self) -> Scenario:
+        """User-level DP needs a plain mean of clipped updates; SecAgg+ needs a strategy that sums.
+
+        Flower's DP-FedAvg wrappers noise the strategy's output, whose sensitivity
+        is bounded only for a mean of clipped updates (not FedAvgM's or FedOpt's
+        server step, and not a median or Krum's choice); SecAgg+ reveals only the
+        sum of the cohort's updates, which a robust aggregator cannot work on.
+        """
         strategy = self.federation.strategy
-        if self.privacy.is_user_level and not get_strategy_entry(strategy).user_level_dp:
+        entry = get_strategy_entry(strategy)
+        if self.privacy.is_user_level and not entry.user_level_dp:
             plain = " or ".join(
                 f'"{n}"' for n in available_strategies() if get_strategy_entry(n).user_level_dp
             )
+            why = (
+                f"{strategy!r} aggregates by order statistics or distances, whose output moves by more "
+                "than one clipped update's share when one client changes"
+                if entry.robust
+                else f"{strategy!r} does not release a plain mean of the clipped updates (a server "
+                "optimiser would carry earlier rounds' un-noised averages into later models)"
+            )
             raise ValueError(
                 f"privacy.mode {self.privacy.mode!r} needs federation.strategy = {plain}: Flower's "
-                f"user-level DP wrappers add the noise after the strategy, and {strategy!r} does not "
-                "release a plain mean of the clipped updates (a server optimiser would carry earlier "
-                "rounds' un-noised averages into later models)"
+                f"user-level DP wrappers add the noise after the strategy, and {why}"
+            )
+        if self.privacy.secure_aggregation and entry.legacy is None:
+            summing = ", ".join(f'"{n}"' for n in legacy_strategies())
+            raise ValueError(
+                f"privacy.secure-aggregation reveals only the sum of the cohort's updates, which strategy "
+                f"{strategy!r} cannot aggregate (it needs each update); use one of {summing}"
             )
         return self
 

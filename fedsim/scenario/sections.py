@@ -163,6 +163,10 @@ class ModelSection(_Section):
     activation: ModelActivation = "relu"
 
 
+_REQUIRED_HINTS = {"proximal_mu": " (Li et al. 2020 tried 0.001 to 1; 0 would make it FedAvg)"}
+"""What the error for a missing required strategy option adds, per option."""
+
+
 class FederationSection(_Section):
     """``[federation]``: clients, rounds, sampling and local training."""
 
@@ -172,6 +176,14 @@ class FederationSection(_Section):
     strategy: StrategyName = "fedavg"
     server_learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0
     server_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    # Flower's own option names; None: Flower's default for the chosen strategy
+    proximal_mu: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None
+    eta: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
+    beta_1: Annotated[float, Field(ge=0, lt=1)] | None = None
+    beta_2: Annotated[float, Field(ge=0, lt=1)] | None = None
+    tau: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    beta: Annotated[float, Field(gt=0, lt=0.5)] | None = None
+    num_malicious_nodes: Annotated[int, Field(ge=0, le=100_000)] | None = None
     local_epochs: Annotated[int, Field(ge=1, le=1000)] = 1
     local_steps: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 64
@@ -183,9 +195,15 @@ class FederationSection(_Section):
     def _options_match_strategy(self) -> FederationSection:
         """Options of another strategy (per the strategy registry), set away from their defaults, are errors.
 
-        The error names the chosen strategy's own options.
+        The error names the chosen strategy's own options. A strategy's required
+        options (e.g. FedProx's ``proximal-mu``) must be set.
         """
-        own = get_strategy_entry(self.strategy).options
+        entry = get_strategy_entry(self.strategy)
+        own = entry.options
+        for option in entry.required:
+            if getattr(self, option) is None:
+                hint = _REQUIRED_HINTS.get(option, "")
+                raise ValueError(f"strategy {self.strategy!r} needs '{kebab(option)}'{hint}")
         changed = {
             o
             for o in self._foreign_options() & self.model_fields_set
@@ -213,8 +231,13 @@ class FederationSection(_Section):
         return {k: v for k, v in dumped.items() if k not in foreign}
 
     def strategy_options(self) -> tuple[tuple[str, float], ...]:
-        """The chosen strategy's options (names from its registry entry) with their values, sorted."""
-        return tuple(sorted((o, getattr(self, o)) for o in get_strategy_entry(self.strategy).options))
+        """The chosen strategy's options (names from its registry entry) with their values, sorted.
+
+        Options left unset (None) are left out: Flower's default for the strategy applies
+        (e.g. FedAdam's ``eta`` 0.1, FedYogi's 0.01).
+        """
+        options = get_strategy_entry(self.strategy).options
+        return tuple(sorted((o, getattr(self, o)) for o in options if getattr(self, o) is not None))
 
 
 class EvaluationSection(_Section):

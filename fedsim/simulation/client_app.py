@@ -10,8 +10,6 @@ server's ledger.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
@@ -19,40 +17,13 @@ from flwr.clientapp import ClientApp
 from torch import nn
 
 from fedsim.aggregation.user_dp import client_mods
-from fedsim.audit.input_canaries import InputCanaries
-from fedsim.audit.shadow import concatenate_datasets
-from fedsim.client import TrainMetrics, create_data_loader, create_optimizer, train
-from fedsim.data import ArrayDataset, DataSpec, load_dataset
+from fedsim.client import TrainMetrics, attach_proximal_term, create_data_loader, create_optimizer, train
 from fedsim.models import build_model
-from fedsim.partition import PartitionSpec, partition
 from fedsim.privacy import PrivacyBudget, PrivacyEvent, make_private, make_trainable, plain_state_dict
 from fedsim.privacy.canaries import apply_test_noise_divisor, attach_dirac_canaries
 from fedsim.simulation.client_task import ClientTask
 from fedsim.simulation.faults import inject_fault
-
-
-@lru_cache(maxsize=4)
-def client_partitions(data: DataSpec, split: PartitionSpec) -> tuple[np.ndarray, ...]:
-    """Index arrays of every client's shard (cached per process)."""
-    train_set, _ = load_dataset(data)
-    return tuple(partition(train_set.y, split, groups=train_set.groups))
-
-
-@lru_cache(maxsize=1024)
-def client_shard(data: DataSpec, split: PartitionSpec, partition_id: int) -> ArrayDataset:
-    """The training examples of client ``partition_id`` (copied once per process, then cached)."""
-    train_set, _ = load_dataset(data)
-    return train_set.subset(client_partitions(data, split)[partition_id])
-
-
-@lru_cache(maxsize=1024)
-def training_shard(
-    data: DataSpec, split: PartitionSpec, partition_id: int, canaries: InputCanaries | None
-) -> ArrayDataset:
-    """Client ``partition_id``'s shard, followed by the input canaries it holds (cached per process)."""
-    shard = client_shard(data, split, partition_id)
-    held = canaries.held_by(partition_id, load_dataset(data)[1]) if canaries is not None else None
-    return shard if held is None else concatenate_datasets(shard, held)
+from fedsim.simulation.shards import client_shard, training_shard
 
 
 def get_device() -> torch.device:
@@ -121,9 +92,12 @@ def _with_canaries(
 
 
 def _train(
-    task: ClientTask, model: nn.Module, loader, *, partition_id: int, seed: int, device
+    task: ClientTask, model: nn.Module, loader, *, partition_id: int, seed: int, device, proximal_mu: float
 ) -> tuple[TrainMetrics, PrivacyEvent | None]:
     """Train ``model`` in place for the round: plain PyTorch, or under Opacus DP-SGD.
+
+    FedProx's proximal term (``proximal_mu`` > 0) is attached to the plain
+    optimiser, which Opacus steps after clipping and noise: it costs no privacy.
 
     Under DP-SGD, Opacus's wrapper is closed when training ends, even on an error:
     its hooks hold it in a reference cycle with the model, which would keep it, with
@@ -136,6 +110,7 @@ def _train(
         against the plan's, and the steps taken), else None.
     """
     optimizer = create_optimizer(model, task.train)
+    attach_proximal_term(optimizer, model, proximal_mu)
     criterion: nn.Module = nn.CrossEntropyLoss()
     schedule = {"epochs": task.train.local_epochs, "device": device, "max_steps": task.train.local_steps}
     canary = {"partition_id": partition_id, "seed": seed}
@@ -167,7 +142,12 @@ def _train(
 
 
 def run_client_round(
-    task: ClientTask, *, partition_id: int, server_round: int, state_dict: dict[str, torch.Tensor]
+    task: ClientTask,
+    *,
+    partition_id: int,
+    server_round: int,
+    state_dict: dict[str, torch.Tensor],
+    proximal_mu: float = 0.0,
 ) -> tuple[dict[str, torch.Tensor], dict[str, float | int]]:
     """One client's local training for one round, without Flower: plain PyTorch, under DP-SGD if asked.
 
@@ -176,6 +156,7 @@ def run_client_round(
         partition_id: the client (0-based).
         server_round: the round (from 1); seeds sampling and noise.
         state_dict: the global model's weights.
+        proximal_mu: FedProx's proximal weight μ (0: FedAvg's local training).
 
     Returns:
         ``(state_dict, metrics)``: the unwrapped model's new weights (CPU) and
@@ -194,7 +175,9 @@ def run_client_round(
         model = make_trainable(model, task.dp_sgd.dp_lstm)  # nn.LSTM -> a DP-ready LSTM, same weights
     model.to(device)
     loader = create_data_loader(shard, batch_size=task.train.batch_size, shuffle=True, seed=seed)
-    result, event = _train(task, model, loader, partition_id=partition_id, seed=seed, device=device)
+    result, event = _train(
+        task, model, loader, partition_id=partition_id, seed=seed, device=device, proximal_mu=proximal_mu
+    )
     metrics: dict[str, float | int] = {"partition-id": partition_id}
     if event is not None:  # the round's privacy event, for the server's ledger
         metrics.update(event.to_metrics())
@@ -206,6 +189,19 @@ def run_client_round(
 
 BLOCKED_CLIENTS_KEY = "blocked-clients"
 """Train-config key: partition ids whose privacy budget forbids training this round."""
+
+PROXIMAL_MU_KEYS = ("proximal-mu", "proximal_mu")
+"""Train-config keys of FedProx's μ: Flower's ``FedProx`` sends the first, its legacy class the second."""
+
+
+def proximal_mu(config) -> float:
+    """FedProx's μ from a round's train config (0.0 if the strategy sent none).
+
+    Example:
+        >>> proximal_mu({"proximal-mu": 0.1}), proximal_mu({"proximal_mu": 0.5}), proximal_mu({})
+        (0.1, 0.5, 0.0)
+    """
+    return next((float(config[k]) for k in PROXIMAL_MU_KEYS if k in config), 0.0)
 
 
 def client_round(
@@ -234,7 +230,11 @@ def client_round(
         metrics = {"partition-id": partition_id, "num-examples": 0, "steps": 0, "skipped": 1, "weight": 0}
         return {k: v.detach().clone() for k, v in state_dict.items()}, metrics
     new_state, metrics = run_client_round(
-        task, partition_id=partition_id, server_round=server_round, state_dict=state_dict
+        task,
+        partition_id=partition_id,
+        server_round=server_round,
+        state_dict=state_dict,
+        proximal_mu=proximal_mu(config),
     )
     metrics["skipped"] = 0
     metrics["weight"] = aggregation_weight(task.privacy, int(metrics["num-examples"]))

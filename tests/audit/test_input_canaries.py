@@ -5,7 +5,7 @@ import pytest
 
 from fedsim.audit.input_canaries import plan_input_canaries
 from fedsim.data import load_dataset
-from fedsim.simulation.client_app import client_shard, training_shard
+from fedsim.simulation.shards import client_shard, training_shard
 from tests.fixtures.specs import data_spec, partition_spec
 
 

@@ -228,8 +228,9 @@ def test_fedavgm_state_round_trips_through_state_dict():
 
 # --- registry contract: every StrategyEntry ------------------------------------------------------
 
-STATEFUL_OPTIONS = {"server_momentum": 0.5}
-"""Option values that give a strategy server state to keep (others take the scenario's defaults)."""
+STATEFUL_OPTIONS = {"server_momentum": 0.5, "proximal_mu": 0.1, "beta": 0.25}
+"""Option values that give a strategy server state to keep, or that a scenario must set (others take the
+scenario's defaults, and None means Flower's)."""
 
 
 def _options(name: str) -> dict[str, float]:
@@ -237,7 +238,8 @@ def _options(name: str) -> dict[str, float]:
     from fedsim.scenario.sections import FederationSection
 
     fields = FederationSection.model_fields
-    return {o: STATEFUL_OPTIONS.get(o, fields[o].default) for o in get_strategy_entry(name).options}
+    options = {o: STATEFUL_OPTIONS.get(o, fields[o].default) for o in get_strategy_entry(name).options}
+    return {o: v for o, v in options.items() if v is not None}
 
 
 def _hooks(name: str) -> RoundHooks:

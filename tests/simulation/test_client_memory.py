@@ -69,8 +69,9 @@ def live_round_objects() -> collections.Counter:
 def test_client_rounds_free_opacus_wrapper_and_keep_memory_flat(mode, overrides):
     from fedsim.models import build_model
     from fedsim.scenario import build_run_spec, load_scenario
-    from fedsim.simulation.client_app import client_shard, run_client_round
+    from fedsim.simulation.client_app import run_client_round
     from fedsim.simulation.run import client_task
+    from fedsim.simulation.shards import client_shard
 
     # Arrange: the quickstart scenario (Fashion-MNIST, DP-SGD), one small step per round
     scenario = load_scenario(

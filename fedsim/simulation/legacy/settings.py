@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from flwr.server.workflow import SecAggPlusWorkflow
 
-from fedsim.simulation.client_app import aggregation_weight, client_partitions
+from fedsim.simulation.client_app import aggregation_weight
+from fedsim.simulation.shards import client_partitions
 from fedsim.simulation.spec import RunSpec
 
 
