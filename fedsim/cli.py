@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -149,6 +150,7 @@ def _report(args: argparse.Namespace, console: Console, errors: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fedsim`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     console = Console(soft_wrap=True, highlight=False)
     errors = Console(stderr=True, soft_wrap=True, highlight=False)
     handler = {"run": _run, "report": _report}[args.command]
@@ -160,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             "round: 'fedsim run --resume DIR' for a single run, the same command again for a sweep"
         )
         _exit_now(EXIT_INTERRUPTED)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line, ``warning: MESSAGE``: users read what happened, not fedsim's source line."""
+    return f"warning: {message}\n"
 
 
 def _exit_now(code: int) -> None:

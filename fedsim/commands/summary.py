@@ -12,6 +12,7 @@ import torch
 
 from fedsim.audit import ShadowFederation, run_audit
 from fedsim.audit.canary_audit import canary_results, dirac_scores, input_scores
+from fedsim.data import dataset_info
 from fedsim.models import build_model
 from fedsim.results import AuditSummary, ClientRecord, PrivacySummary, RunSummary, TierSummary
 from fedsim.simulation.backend import run_environment
@@ -193,7 +194,7 @@ def build_summary(
         train_examples=int(sum(data.sizes)),
         test_examples=len(data.test_set),
         num_classes=train_set.num_classes,
-        class_names=list(train_set.vocab) if train_set.vocab is not None else None,
+        class_names=list(train_set.vocab) if train_set.vocab is not None else _class_names(spec, train_set),
         client_users=(
             [train_set.group_names[int(train_set.groups[p[0]])] for p in data.parts]
             if spec.partition.name == "natural-id"
@@ -208,3 +209,9 @@ def build_summary(
         resumed_from_round=resumed_from_round,
         environment=run_environment(),
     )
+
+
+def _class_names(spec: RunSpec, train_set) -> list[str] | None:
+    """The data set's published label names, if it has them and its labels match them in number."""
+    names = dataset_info(spec.data.dataset).class_names
+    return list(names) if names is not None and len(names) == train_set.num_classes else None

@@ -40,6 +40,8 @@ class DatasetInfo:
             user's data is held out (``test_fraction``).
         hub_id: the Hugging Face Hub data set for online data sets, else None.
         loader: ``loader(spec) -> (train, test)``.
+        class_names: each label's name, in label order (image data sets whose
+            names are published), or None (text: the vocabulary names them).
     """
 
     kind: Literal["image", "text"]
@@ -47,19 +49,34 @@ class DatasetInfo:
     has_test_split: bool
     hub_id: str | None
     loader: Callable[[DataSpec], tuple[ArrayDataset, ArrayDataset]]
+    class_names: tuple[str, ...] | None = None
+
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+"""Fashion-MNIST's labels 0-9 (Xiao et al. 2017, https://arxiv.org/abs/1708.07747, Table 1)."""
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+"""CIFAR-10's labels 0-9 (Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html)."""
+
+DIGITS = tuple(str(d) for d in range(10))
+"""The labels of the handwritten digit data sets (MNIST, scikit-learn's digits): the digits themselves."""
 
 
 _DATASETS: dict[str, DatasetInfo] = {
-    "fashion-mnist": DatasetInfo("image", None, True, None, load_fashion_mnist),
-    "digits": DatasetInfo("image", None, True, None, load_digits),
+    "fashion-mnist": DatasetInfo("image", None, True, None, load_fashion_mnist, FASHION_MNIST_CLASSES),
+    "digits": DatasetInfo("image", None, True, None, load_digits, DIGITS),
     "kjv": DatasetInfo("text", "book", False, None, load_kjv),
     **{
-        name: DatasetInfo(fmt.kind, user, fmt.has_test_split, fmt.hub_id, partial(load_hub, name))
-        for name, fmt, user in (
-            ("mnist", HUB_FORMATS["mnist"], None),
-            ("femnist", HUB_FORMATS["femnist"], "writer"),
-            ("cifar10", HUB_FORMATS["cifar10"], None),
-            ("shakespeare", HUB_FORMATS["shakespeare"], "role"),
+        name: DatasetInfo(fmt.kind, user, fmt.has_test_split, fmt.hub_id, partial(load_hub, name), names)
+        for name, fmt, user, names in (
+            ("mnist", HUB_FORMATS["mnist"], None, DIGITS),
+            ("femnist", HUB_FORMATS["femnist"], "writer", None),
+            ("cifar10", HUB_FORMATS["cifar10"], None, CIFAR10_CLASSES),
+            ("shakespeare", HUB_FORMATS["shakespeare"], "role", None),
         )
     },
 }

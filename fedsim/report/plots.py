@@ -117,8 +117,10 @@ def plot_partition(result: RunResult, path: Path) -> Path:
     else:
         ax.set_yticks(range(0, clients, max(1, clients // 40)))
     names = result.summary.class_names
-    if names and classes <= 100:  # text: the characters themselves ("␣" is the space)
+    if names and classes <= 100 and max(map(len, names)) == 1:  # text: the characters ("␣" is the space)
         ax.set_xticks(range(classes), [n.replace(" ", "␣") for n in names], fontsize=7)
+    elif names and classes <= 100:  # image labels by name (e.g. Fashion-MNIST's "T-shirt/top")
+        ax.set_xticks(range(classes), names, fontsize=8, rotation=45, ha="right", rotation_mode="anchor")
     else:
         ax.set_xticks(range(0, classes, max(1, classes // 20)))
     fig.colorbar(image, ax=ax, label="share of client's examples", pad=0.02, fraction=0.04)

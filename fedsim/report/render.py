@@ -206,7 +206,20 @@ def _clients(result: RunResult) -> list[str]:
         "",
         clients,
         "",
+        *_classes(result),
     ]
+
+
+def _classes(result: RunResult) -> list[str]:
+    """A table of the training examples per class, by name, and how many clients hold each class."""
+    counts = result.label_counts  # (clients, classes)
+    names = result.summary.class_names
+    if not counts or not names or len(names) > 20 or len(names) != len(counts[0]):
+        return []
+    rows = [
+        [k, name, sum(c[k] for c in counts), sum(1 for c in counts if c[k])] for k, name in enumerate(names)
+    ]
+    return [table(["label", "class", "training examples", "clients holding it"], rows), ""]
 
 
 def _environment(s: RunSummary) -> list[str]:
