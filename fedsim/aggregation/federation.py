@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from fedsim.privacy import cohort_size
 
+COHORT_SAMPLINGS = ("fixed", "poisson")
+"""How a round's cohort is drawn (:class:`fedsim.aggregation.Cohorts`)."""
+
 
 @dataclass(frozen=True)
 class FederationSpec:
@@ -22,6 +25,9 @@ class FederationSpec:
         secure_aggregation: aggregate with Flower's SecAgg+ protocol (Bell et al. 2020,
             https://eprint.iacr.org/2020/704), so the server sees only the sum of
             the cohort's updates (run by Flower's legacy workflow).
+        cohort_sampling: ``fixed`` (:attr:`cohort_size` clients without replacement,
+            Flower's rule) or ``poisson`` (each client joins with probability
+            ``fraction_train``; :attr:`cohort_size` is then the expected cohort).
 
     Raises:
         ValueError: for a count below 1 or a fraction outside ``(0, 1]``.
@@ -37,12 +43,15 @@ class FederationSpec:
     strategy: str
     strategy_options: tuple[tuple[str, float], ...]
     secure_aggregation: bool
+    cohort_sampling: str = "fixed"
 
     def __post_init__(self) -> None:
         if self.num_clients < 1 or self.rounds < 1:
             raise ValueError("num_clients and rounds must be ≥ 1")
         if not 0 < self.fraction_train <= 1:
             raise ValueError(f"fraction_train must be in (0, 1], got {self.fraction_train}")
+        if self.cohort_sampling not in COHORT_SAMPLINGS:
+            raise ValueError(f"cohort_sampling must be in {COHORT_SAMPLINGS}, got {self.cohort_sampling!r}")
 
     @property
     def cohort_size(self) -> int:

@@ -13,7 +13,7 @@ and it saves and restores the server's state for checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -58,7 +58,10 @@ class RoundHooks(Strategy):
        the round's starting model, each trained client's weights and the release
        (the canary audit);
     4. rounds are numbered from ``round_offset + 1``, so a resumed run goes on
-       with the round numbers (and seeds) of the run it continues;
+       with the round numbers (and seeds) of the run it continues; a round whose
+       (Poisson-sampled) cohort is empty sends nothing, and with
+       ``empty_release`` a round in which nobody trained still releases
+       ``empty_release(arrays)`` (user-level DP's noise on the unchanged model);
     5. :meth:`state_dict` and :meth:`load_state_dict` keep the server state the
        registry entry names (``entry.server_state``) and the DP wrapper's
        clipping norms, for checkpoints.
@@ -74,6 +77,8 @@ class RoundHooks(Strategy):
         cohorts: seeded cohort sampling, or None for Flower's own sampling.
         noise_seed: seeds the server-side DP noise per round, or None (unseeded).
         round_offset: rounds already completed before this strategy starts (≥ 0).
+        empty_release: the release of a round in which no client trained (given the
+            round's global arrays), or None to keep the global model unreleased.
 
     Raises:
         TypeError: if no layer of ``strategy`` is an ``entry.message_api``.
@@ -91,8 +96,10 @@ class RoundHooks(Strategy):
         cohorts: Cohorts | None = None,
         noise_seed: int | None = None,
         round_offset: int = 0,
+        empty_release: Callable[[ArrayRecord], ArrayRecord] | None = None,
     ) -> None:
         super().__init__()
+        self._empty_release = empty_release
         self.strategy = strategy
         self.entry = entry
         self._on_train_replies = on_train_replies
@@ -113,11 +120,14 @@ class RoundHooks(Strategy):
         """Add the round's entries to the config, then let the inner strategy configure the cohort."""
         server_round += self.round_offset
         config = ConfigRecord({**dict(config), **self._configure_round(server_round)})
+        self._round_arrays = arrays
         if self.cohorts is not None:
             grid = OnlyNodes(grid, self.cohorts.nodes(server_round))
+            if not grid.get_node_ids():  # an empty Poisson cohort: nobody to ask
+                self._sent = []
+                return []
         messages = list(self.strategy.configure_train(server_round, arrays, config, grid))
         self._sent = [m.metadata.dst_node_id for m in messages]
-        self._round_arrays = arrays
         return messages
 
     def aggregate_train(
@@ -147,13 +157,18 @@ class RoundHooks(Strategy):
         valid.sort(key=lambda reply: reply.partition_id)
         failed.sort(key=lambda f: (f.partition_id is None, f.partition_id or 0))
         self._on_train_replies(valid, failed)
-        if not trained:  # every sampled client was skipped: the global model stays, nothing is released
+        if not trained and self._empty_release is None:  # the global model stays, nothing is released
             return None, None
         trained.sort(key=lambda pair: pair[0])
         if self.noise_seed is not None:
             np.random.seed(
                 np.random.SeedSequence([self.noise_seed, server_round, NOISE_STREAM]).generate_state(4)
             )
+        if not trained:  # nobody trained, yet the round releases (user-level DP under Poisson sampling)
+            arrays = self._empty_release(self._round_arrays)
+            if self._on_release is not None:
+                self._on_release(server_round, 0)
+            return arrays, None
         arrays, metrics = self.strategy.aggregate_train(server_round, [msg for _, msg in trained])
         if arrays is not None and self._on_release is not None:
             self._on_release(server_round, len(trained))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from flwr.app import Array, ArrayRecord
 from flwr.serverapp.strategy import (
     DifferentialPrivacyClientSideAdaptiveClipping,
     DifferentialPrivacyClientSideFixedClipping,
@@ -82,6 +84,68 @@ _WRAPPERS = {
     ("adaptive", "server"): ServerSideAdaptiveClipping,
     ("adaptive", "client"): ClientSideAdaptiveClipping,
 }
+
+
+class FixedDenominator:
+    """Divide the sum of the cohort's updates by a fixed number, not by the cohort's size.
+
+    Under Poisson sampling of clients the cohort's size varies with who is in it, so
+    the average ``sum / |cohort|`` has no fixed sensitivity. McMahan et al. 2018
+    (https://arxiv.org/abs/1710.06963, Sec. 2: the fixed-denominator estimator)
+    release ``sum / W`` with ``W`` fixed (here the expected cohort): its sensitivity
+    is ``C / W``, so Flower's noise of std ``z * C / W`` makes each round exactly a
+    Poisson-sampled Gaussian mechanism with multiplier z. This strategy sits
+    between the DP wrapper and FedAvg: it rescales FedAvg's uniform mean of the
+    ``m`` (clipped) updates by ``m / W`` around the round's global model.
+
+    Args:
+        strategy: the averaging strategy (FedAvg or FedProx, uniform weights).
+        denominator: W, ≥ 1.
+
+    Raises:
+        ValueError: if ``denominator`` is below 1.
+    """
+
+    def __init__(self, strategy, denominator: int) -> None:
+        if denominator < 1:
+            raise ValueError(f"denominator must be ≥ 1, got {denominator}")
+        self.strategy, self.denominator = strategy, denominator
+        self._arrays: ArrayRecord | None = None
+
+    def configure_train(self, server_round, arrays, config, grid):
+        """The inner strategy's; keeps the round's global model."""
+        self._arrays = arrays
+        return self.strategy.configure_train(server_round, arrays, config, grid)
+
+    def aggregate_train(self, server_round, replies):
+        """``w + (m / W) * (mean - w)``: the sum of the ``m`` updates over W."""
+        replies = list(replies)
+        mean, metrics = self.strategy.aggregate_train(server_round, replies)
+        if mean is None:
+            return mean, metrics
+        scale = len(replies) / self.denominator
+        released = {
+            key: Array(np.asarray(w + scale * (mean[key].numpy() - w), dtype=w.dtype))
+            for key, w in ((k, a.numpy()) for k, a in self._arrays.items())
+        }
+        return ArrayRecord(released), metrics
+
+    def __getattr__(self, name: str):
+        return getattr(self.strategy, name)
+
+
+def noise_only_release(wrapper, arrays: ArrayRecord) -> ArrayRecord:
+    """A round's release when no client trained: the global model plus the wrapper's noise.
+
+    Under Poisson sampling (with :class:`FixedDenominator`) every round is a
+    Gaussian release, an empty cohort's too (its sum of updates is 0): skipping
+    the noise would reveal that the cohort was empty.
+
+    Args:
+        wrapper: a fixed-clipping wrapper from :func:`wrap_user_level`.
+        arrays: the round's global model.
+    """
+    return wrapper._add_noise_to_aggregated_arrays(arrays)
 
 
 def wrap_user_level(strategy, user, *, noise_multiplier: float, num_sampled_clients: int):

@@ -151,6 +151,9 @@ def privacy_summary(spec: RunSpec, session: RunSession) -> PrivacySummary:
         clipping=user.clipping if user else None,
         clip_on=user.clip_on if user else None,
         secure_aggregation=spec.federation.secure_aggregation,
+        cohort_sampling=run.user.cohort_sampling if run.user else None,
+        user_epsilon_exact=run.user.exact if run.user else None,
+        user_epsilon_replace_one=run.user_epsilon_replace_one(),
     )
 
 

@@ -18,7 +18,7 @@ from fedsim.privacy.events import PrivacyEvent, UserLevelRelease
 from fedsim.privacy.guard import BudgetGuard
 from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
 from fedsim.privacy.stopping import StoppingRule
-from fedsim.privacy.user_level import release_noise_multiplier
+from fedsim.privacy.user_level import release_noise_multiplier, replace_one_epsilon
 
 ReleaseState = Callable[[], Mapping[str, float | int | None]]
 """Reads the DP-FedAvg wrapper's current settings: ``update_noise_multiplier``, ``num_sampled_clients``,
@@ -53,6 +53,12 @@ class UserLevelAccounting:
             round whose release could exceed it (see :meth:`RunPrivacy.admit`).
         release_state: reads the ServerApp's DP-FedAvg wrapper (set by
             :meth:`RunPrivacy.attach_user_dp`); each release is accounted with it.
+        cohort_sampling: ``fixed`` (ε: the run's accountant at q = cohort / clients,
+            an approximation; :meth:`RunPrivacy.user_epsilon_replace_one` is exact)
+            or ``poisson`` (each release divides the sum by the fixed expected
+            cohort, so its multiplier is z whoever trained: ε is exact).
+        num_clients: clients in the federation (replace-one accounting).
+        cohort: clients per round (fixed) or the expected cohort (Poisson).
     """
 
     ledger: ReleaseLedger
@@ -60,6 +66,14 @@ class UserLevelAccounting:
     noise_multiplier: float
     target_epsilon: float | None = None
     release_state: ReleaseState | None = None
+    cohort_sampling: str = "fixed"
+    num_clients: int = 1
+    cohort: int = 1
+
+    @property
+    def exact(self) -> bool:
+        """Whether the run's accountant's ε is exact for how cohorts are drawn (Poisson sampling)."""
+        return self.cohort_sampling == "poisson"
 
 
 @dataclass
@@ -130,6 +144,8 @@ class RunPrivacy:
     def _release(self, num_aggregated: int) -> tuple[UserLevelRelease, Mapping]:
         """The release of a round that averages ``num_aggregated`` updates, and the wrapper's state."""
         state = self.user.release_state()
+        if self.user.exact:  # the sum over the fixed expected cohort: sensitivity C / W, noise z·C / W
+            return UserLevelRelease(state["update_noise_multiplier"], self.user.sample_rate), state
         z = release_noise_multiplier(
             update_noise_multiplier=state["update_noise_multiplier"],
             num_aggregated=num_aggregated,
@@ -205,6 +221,18 @@ class RunPrivacy:
             self.ledger.epsilon(partition_id),
             last.noise_multiplier if last else None,
             last.sample_rate if last else None,
+        )
+
+    def user_epsilon_replace_one(self) -> float | None:
+        """Exact user-level ε of fixed-size cohorts, replacing one client (None: Poisson, or no user level).
+
+        See :func:`fedsim.privacy.user_level.replace_one_epsilon`; composed over every recorded release.
+        """
+        if self.user is None or self.user.exact:
+            return None
+        zs = [release.noise_multiplier for _, release in self.user.ledger.history()]
+        return replace_one_epsilon(
+            zs, num_clients=self.user.num_clients, cohort=self.user.cohort, delta=self.user.ledger.delta
         )
 
     def state_dict(self) -> dict:

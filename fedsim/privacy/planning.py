@@ -25,6 +25,8 @@ class RoundPlanner:
         rounds: the run's rounds (σ is calibrated for :func:`calibration_rounds` of them).
         fraction_train: share of clients sampled per round, in ``(0, 1]``.
         seed: the run's seed (tier assignment).
+        cohort_sampling: ``fixed`` or ``poisson`` (how cohorts are drawn; sets the
+            user-level sampling rate and its accounting, :mod:`fedsim.privacy.user_level`).
 
     Example:
         >>> budget = PrivacyBudget(mode="sample", target_delta=1e-5, max_grad_norm=1.0, target_epsilon=None,
@@ -42,6 +44,7 @@ class RoundPlanner:
     rounds: int
     fraction_train: float
     seed: int
+    cohort_sampling: str = "fixed"
 
     def client_budget(self, partition_id: int) -> float | None:
         """Client ``partition_id``'s sample-level ε budget (its tier's), or None without one."""

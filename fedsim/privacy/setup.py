@@ -8,7 +8,7 @@ from fedsim.privacy.guard import BudgetGuard
 from fedsim.privacy.ledger import PrivacyLedger, ReleaseLedger
 from fedsim.privacy.planning import RoundPlanner
 from fedsim.privacy.stopping import StoppingRule
-from fedsim.privacy.user_level import client_sample_rate, cohort_size, resolve_user_noise_multiplier
+from fedsim.privacy.user_level import cohort_size, resolve_user_noise_multiplier, user_sample_rate
 
 
 class PrivacySetupError(ValueError):
@@ -53,7 +53,7 @@ def _user_level(planner: RoundPlanner) -> UserLevelAccounting | None:
     budget, user = planner.budget, planner.budget.user_level
     if user is None:
         return None
-    q = client_sample_rate(planner.num_clients, planner.fraction_train)
+    q = user_sample_rate(planner.num_clients, planner.fraction_train, planner.cohort_sampling)
     try:
         z = resolve_user_noise_multiplier(
             user,
@@ -77,6 +77,9 @@ def _user_level(planner: RoundPlanner) -> UserLevelAccounting | None:
         sample_rate=q,
         noise_multiplier=z,
         target_epsilon=user.target_epsilon,
+        cohort_sampling=planner.cohort_sampling,
+        num_clients=planner.num_clients,
+        cohort=cohort_size(planner.num_clients, planner.fraction_train),
     )
 
 
@@ -126,7 +129,8 @@ def create_run_privacy(planner: RoundPlanner, *, sizes: list[int], stopping: Sto
        budget), refuse a run where some client cannot afford a single round, and
        guard every client's budget;
     2. user level: calibrate DP-FedAvg's z to the user-level budget over the
-       run's rounds, at client sampling rate cohort / clients.
+       run's rounds, at client sampling rate cohort / clients (fixed cohorts) or
+       ``fraction_train`` (Poisson sampling).
 
     Args:
         planner: the run's per-client DP-SGD planner (it holds the privacy budget).

@@ -2,16 +2,26 @@
 
 The server releases one noisy average of clipped client updates per round. For
 accounting, each release is a sampled Gaussian mechanism over *clients*: the
-unit of privacy is one client's whole data set, the neighbouring relation is
-adding or removing one client, and the cohort is treated as Poisson-sampled
-with rate ``q = cohort / num_clients`` (Flower samples a fixed-size cohort
-without replacement; using its expected rate with Opacus's Poisson accountants
-is the approximation TensorFlow Federated and McMahan et al. 2018,
-https://arxiv.org/abs/1710.06963, use). ε is composed by the run's accountant
-(:mod:`fedsim.privacy.accountants`).
+unit of privacy is one client's whole data set. How exact ε is depends on how
+the cohort is drawn (``federation.cohort-sampling``):
+
+* ``poisson``: each client joins independently with probability q, and the sum
+  of updates is divided by a fixed number (the expected cohort). Each round is
+  then exactly a Poisson-sampled Gaussian mechanism under adding or removing one
+  client, which the run's accountant (:mod:`fedsim.privacy.accountants`) composes;
+* ``fixed`` (Flower's rule): a fixed-size cohort without replacement. The run's
+  accountant then treats it as Poisson-sampled at ``q = cohort / num_clients``,
+  the approximation TensorFlow Federated and McMahan et al. 2018,
+  https://arxiv.org/abs/1710.06963, make; :func:`replace_one_epsilon` gives the
+  exact ε of fixed-size sampling, under replacing one client's data (the
+  neighbouring relation dp_accounting's sampling-without-replacement analysis
+  uses, Wang et al. 2019, https://arxiv.org/abs/1808.00087).
 """
 
 from __future__ import annotations
+
+import dp_accounting
+from dp_accounting.rdp import RdpAccountant
 
 from fedsim.privacy.budget import UserLevelDP
 from fedsim.privacy.calibrate import calibrate_noise
@@ -35,6 +45,56 @@ def client_sample_rate(num_clients: int, fraction_train: float) -> float:
         0.1
     """
     return cohort_size(num_clients, fraction_train) / num_clients
+
+
+def user_sample_rate(num_clients: int, fraction_train: float, cohort_sampling: str) -> float:
+    """Q of user-level accounting: ``fraction_train`` under Poisson sampling, else cohort / clients.
+
+    Example:
+        >>> user_sample_rate(66, 0.1, "fixed"), user_sample_rate(66, 0.1, "poisson")
+        (0.09090909090909091, 0.1)
+    """
+    if cohort_sampling == "poisson":
+        return fraction_train
+    return client_sample_rate(num_clients, fraction_train)
+
+
+def replace_one_epsilon(
+    noise_multipliers: list[float], *, num_clients: int, cohort: int, delta: float
+) -> float:
+    """Exact ε of fixed-size cohorts: each release a Gaussian on a cohort drawn without replacement.
+
+    dp_accounting's RDP accountant composes one ``SampledWithoutReplacementDpEvent``
+    (``cohort`` of ``num_clients``) of a ``GaussianDpEvent`` per release, under
+    the replace-one neighbouring relation (one client's data replaced by
+    another's), which is the relation its analysis of sampling without
+    replacement supports (Wang et al. 2019, https://arxiv.org/abs/1808.00087,
+    Theorem 27). Its noise multiplier is the noise's std over the l2-sensitivity
+    *under that relation*: replacing one client's update, clipped to norm C, moves
+    the sum by up to 2C, so a release with multiplier z (std z·C) enters as z / 2.
+
+    Args:
+        noise_multipliers: each release's real noise multiplier z (> 0).
+        num_clients: clients in the federation.
+        cohort: clients sampled per round (≤ ``num_clients``).
+        delta: δ in ``(0, 1)``.
+
+    Returns:
+        ε (0.0 for no release).
+
+    Example:
+        >>> round(replace_one_epsilon([1.0] * 50, num_clients=100, cohort=10, delta=1e-5), 2)
+        47.03
+    """
+    if not noise_multipliers:
+        return 0.0
+    accountant = RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
+    for z in noise_multipliers:
+        event = dp_accounting.GaussianDpEvent(z / 2)  # sensitivity 2C under replace-one
+        if cohort < num_clients:
+            event = dp_accounting.SampledWithoutReplacementDpEvent(num_clients, cohort, event)
+        accountant.compose(event)
+    return float(accountant.get_epsilon(delta))
 
 
 def resolve_user_noise_multiplier(

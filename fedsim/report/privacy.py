@@ -66,13 +66,7 @@ def _settings(p: PrivacySummary, scenario: dict) -> list[str]:
             "then skip, so late cohorts can be smaller."
         )
     if p.user_noise_multiplier is not None:
-        lines.append(
-            f"User level: {p.clipping} clipping on the {p.clip_on}, noise multiplier "
-            f"{fmt(p.user_noise_multiplier)}, client sampling rate q = {fmt(p.client_sample_rate)} "
-            "(the cohort's share of all clients). The accountant treats the cohort as Poisson-sampled at "
-            "rate q, the usual approximation: Flower samples a fixed-size cohort. Each round is accounted "
-            "with the noise it really had (a round that averaged fewer clients had less)."
-        )
+        lines.append(_user_level_settings(p))
     lines.append(
         "Secure aggregation (SecAgg+): "
         + (
@@ -82,6 +76,33 @@ def _settings(p: PrivacySummary, scenario: dict) -> list[str]:
         )
     )
     return lines
+
+
+def _user_level_settings(p: PrivacySummary) -> str:
+    """User-level DP's mechanism, and which guarantee its ε is (exact, or the Poisson approximation)."""
+    z = fmt(p.user_noise_multiplier)
+    head = f"User level: {p.clipping} clipping on the {p.clip_on}, noise multiplier {z}, "
+    if p.cohort_sampling == "poisson":
+        return head + (
+            f"Poisson sampling of clients at q = {fmt(p.client_sample_rate)} (each client joins a round "
+            "independently; a round nobody trained in still releases the noise). The sum of the updates "
+            "is divided by the expected cohort, so each round is exactly a Poisson-sampled Gaussian: "
+            "**ε is exact** (adding or removing one client's data)."
+        )
+    exact = (
+        f" Exact for fixed-size cohorts, under **replacing** one client's data (dp_accounting, sampling "
+        f"without replacement): **ε {p.user_epsilon_replace_one:.3f}**."
+        if p.user_epsilon_replace_one is not None
+        else ""
+    )
+    return head + (
+        f"a fixed-size cohort each round, q = {fmt(p.client_sample_rate)} (the cohort's share of all "
+        "clients). **This ε is approximate**: the accountant treats the cohort as Poisson-sampled at rate q "
+        "(adding or removing one client), the usual approximation (McMahan et al. 2018). Each round is "
+        "accounted with the noise it really had (a round that averaged fewer clients had less)."
+        + exact
+        + ' Set federation.cohort-sampling = "poisson" for an exact ε.'
+    )
 
 
 def _headline(s: RunSummary) -> list[str]:

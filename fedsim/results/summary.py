@@ -174,7 +174,13 @@ class PrivacySummary:
         user_budget_exceeded: whether the user-level ε passed its budget (client failures).
         user_target_epsilon: the user-level ε budget.
         user_noise_multiplier: nominal user-level noise multiplier z.
-        client_sample_rate: the cohort's share of all clients q, in (0, 1].
+        client_sample_rate: user-level q, in (0, 1]: the cohort's share of all clients (fixed
+            cohorts) or each client's probability of joining a round (Poisson sampling).
+        cohort_sampling: ``fixed`` or ``poisson`` (None without user-level DP).
+        user_epsilon_exact: whether ``user_epsilon`` is exact (Poisson sampling, adding or removing
+            one client) or the Poisson approximation of fixed-size cohorts.
+        user_epsilon_replace_one: fixed-size cohorts: the exact ε under replacing one client's data
+            (dp_accounting, sampling without replacement); None otherwise.
         clipping: user-level clipping, ``fixed`` or ``adaptive``.
         clip_on: where updates are clipped, ``client`` or ``server``.
         secure_aggregation: whether SecAgg+ hid each update from the server.
@@ -199,6 +205,9 @@ class PrivacySummary:
     clipping: str | None
     clip_on: str | None
     secure_aggregation: bool
+    cohort_sampling: str | None = None
+    user_epsilon_exact: bool | None = None
+    user_epsilon_replace_one: float | None = None
 
     def __post_init__(self) -> None:
         if self.tiers is not None:

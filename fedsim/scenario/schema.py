@@ -169,6 +169,23 @@ class Scenario(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _poisson_cohorts_fit(self) -> Scenario:
+        """Poisson cohorts need Flower's Message-API path and, under user-level DP, fixed clipping."""
+        if self.federation.cohort_sampling != "poisson":
+            return self
+        if self.privacy.secure_aggregation:
+            raise ValueError(
+                'federation.cohort-sampling = "poisson" does not apply to privacy.secure-aggregation runs '
+                "(Flower's SecAgg+ workflow samples a fixed-size cohort); remove it"
+            )
+        if self.privacy.is_user_level and self.privacy.clipping == "adaptive":
+            raise ValueError(
+                'federation.cohort-sampling = "poisson" needs privacy.clipping = "fixed": adaptive '
+                "clipping's clipped-count average has no fixed denominator"
+            )
+        return self
+
     def to_toml_dict(self) -> dict[str, Any]:
         """The fully resolved scenario (defaults filled in) with kebab-case keys.
 

@@ -173,6 +173,7 @@ class FederationSection(_Section):
     num_clients: Annotated[int, Field(ge=1, le=100_000)] = 10
     rounds: Annotated[int, Field(ge=1, le=100_000)] = 5
     fraction_train: Annotated[float, Field(gt=0, le=1)] = 1.0
+    cohort_sampling: Literal["fixed", "poisson"] = "fixed"
     strategy: StrategyName = "fedavg"
     server_learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0
     server_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0

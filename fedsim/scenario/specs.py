@@ -123,6 +123,7 @@ def federation_spec(scenario: Scenario) -> FederationSpec:
         strategy=f.strategy,
         strategy_options=f.strategy_options(),
         secure_aggregation=scenario.privacy.secure_aggregation,
+        cohort_sampling=f.cohort_sampling,
     )
 
 

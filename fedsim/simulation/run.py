@@ -102,6 +102,7 @@ def round_planner(spec: RunSpec) -> RoundPlanner:
         rounds=fed.rounds,
         fraction_train=fed.fraction_train,
         seed=spec.seed,
+        cohort_sampling=fed.cohort_sampling,
     )
 
 

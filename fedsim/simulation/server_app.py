@@ -9,7 +9,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, M
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.aggregation import Cohorts, RoundHooks, create_strategy
-from fedsim.aggregation.user_dp import wrap_user_level
+from fedsim.aggregation.user_dp import FixedDenominator, noise_only_release, wrap_user_level
 from fedsim.privacy.accounting import RunStopped
 from fedsim.simulation.session import RunSession
 from fedsim.simulation.spec import RunSpec
@@ -191,6 +191,7 @@ def _start_cohorts(grid: Grid, spec: RunSpec, *, round_offset: int) -> Cohorts:
         node_ids=discover_partitions(grid, fed.num_clients),
         size=fed.cohort_size,
         seed=None if spec.dp_sgd.secure_mode else spec.seed,
+        poisson_rate=fed.fraction_train if fed.cohort_sampling == "poisson" else None,
     )
     first = cohorts.nodes(round_offset + 1)  # start the actors and load the data before the clock runs
     answers = query_clients(grid, first, timeout_s=STARTUP_TIMEOUT_S)
@@ -220,18 +221,27 @@ def _create_round_hooks(
         The outermost strategy, attached to ``session`` (which loads a resumed run's server state into it).
     """
     fed, user = spec.federation, spec.privacy.user_level
-    wrap = None
+    wrap = empty_release = None
     if user is not None:
+        poisson = fed.cohort_sampling == "poisson"
+        wrappers = []
 
         def wrap(strategy):
+            inner = FixedDenominator(strategy, fed.cohort_size) if poisson else strategy
             wrapper = wrap_user_level(
-                strategy,
+                inner,
                 user,
                 noise_multiplier=user_noise_multiplier,
                 num_sampled_clients=fed.cohort_size,
             )
             session.attach_user_dp(wrapper)
+            wrappers.append(wrapper)
             return wrapper
+
+        if poisson:  # every round is a release, an empty cohort's too
+
+            def empty_release(arrays):
+                return noise_only_release(wrappers[0], arrays)
 
     strategy = create_strategy(
         fed.strategy,
@@ -245,7 +255,8 @@ def _create_round_hooks(
         cohorts=cohorts,
         noise_seed=None if spec.dp_sgd.secure_mode or user is None else spec.seed,
         round_offset=round_offset,
-        **fed.options,
+        empty_release=empty_release,
+        options=fed.options,
     )
     session.attach_server(strategy)
     return strategy

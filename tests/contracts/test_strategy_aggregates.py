@@ -19,7 +19,11 @@ def _round(name: str, replies, **options) -> tuple[np.ndarray, list]:
     grid = _Grid()
     grid.get_node_ids = lambda: list(range(1, len(replies) + 1))
     strategy = create_strategy(
-        name, num_clients=len(replies), fraction_train=1.0, on_train_replies=lambda r, e: None, **options
+        name,
+        num_clients=len(replies),
+        fraction_train=1.0,
+        on_train_replies=lambda r, e: None,
+        options=options,
     )
     messages = list(
         strategy.configure_train(1, ArrayRecord([np.zeros(3, dtype=np.float32)]), ConfigRecord(), grid)

@@ -206,16 +206,16 @@ def test_fedavgm_state_round_trips_through_state_dict():
 
     options = {"server_learning_rate": 1.0, "server_momentum": 0.5}
     whole = create_strategy(
-        "fedavgm", num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, **options
+        "fedavgm", num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, options=options
     )
     first = create_strategy(
-        "fedavgm", num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, **options
+        "fedavgm", num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, options=options
     )
     # Act: the same rounds, with the state carried to a fresh strategy after round 1
     expected = run(whole, [1, 2])
     middle = run(first, [1])
     resumed = create_strategy(
-        "fedavgm", num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, **options
+        "fedavgm", num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, options=options
     )
     resumed.load_state_dict(first.state_dict())
     resumed.strategy.current_arrays = middle
@@ -244,7 +244,7 @@ def _options(name: str) -> dict[str, float]:
 
 def _hooks(name: str) -> RoundHooks:
     return create_strategy(
-        name, num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, **_options(name)
+        name, num_clients=2, fraction_train=1.0, on_train_replies=lambda r, e: None, options=_options(name)
     )
 
 

@@ -23,6 +23,10 @@ GOLDEN = {
     (1.0, 1.0, 10, 1e-5): (19.05359753163139, 17.86730414930238),
 }
 ACCOUNTANTS = {"rdp": RDPAccountant, "prv": PRVAccountant}
+GOLDEN_TOLERANCE = {"rdp": 1e-9, "prv": 1e-7}
+"""Relative tolerance against the literals: PRV's FFT-based convolution differs between processors in its
+eighth digit (0.63637193611 on an AMD EPYC against the literal's 0.63637192902), far below its own
+error bound (Opacus's ``eps_error`` 0.01); the recomputation on the same machine must agree to 1e-12."""
 
 
 def opacus_epsilon(accountant: str, history, delta: float) -> float:
@@ -41,7 +45,7 @@ def test_compute_epsilon_matches_golden_and_opacus(case, accountant):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ours = compute_epsilon(((sigma, q, steps),), delta=delta, accountant=accountant)
-    assert ours == pytest.approx(golden, rel=1e-9)
+    assert ours == pytest.approx(golden, rel=GOLDEN_TOLERANCE[accountant])
     assert ours == pytest.approx(opacus_epsilon(accountant, [(sigma, q, steps)], delta), rel=1e-12)
 
 

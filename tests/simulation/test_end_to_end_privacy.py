@@ -2,7 +2,11 @@
 
 import json
 
+import dp_accounting
 import pytest
+from dp_accounting import NeighboringRelation
+from dp_accounting.pld import PLDAccountant
+from dp_accounting.rdp import RdpAccountant
 
 from fedsim.privacy import compute_epsilon
 from tests.fixtures.cli import fedsim, read_csv
@@ -92,8 +96,42 @@ def test_user_level_dp_is_accounted_per_round(tmp_path):
     assert [float(r["clipping_norm"]) for r in rounds[1:]] == [0.5, 0.5, 0.5]
     expected = compute_epsilon(((2.0, 1.0, 3),), delta=1e-5, accountant="rdp")
     assert summary["user_epsilon"] == pytest.approx(expected)
+    # A fixed-size cohort: that ε is labelled approximate, beside dp_accounting's exact replace-one ε
+    # (three Gaussians of std 2.0 * C on a sum whose replace-one sensitivity is 2C: multiplier 1.0)
+    accountant = RdpAccountant(neighboring_relation=NeighboringRelation.REPLACE_ONE)
+    accountant.compose(dp_accounting.GaussianDpEvent(1.0), 3)
+    assert summary["cohort_sampling"] == "fixed" and summary["user_epsilon_exact"] is False
+    assert summary["user_epsilon_replace_one"] == pytest.approx(accountant.get_epsilon(1e-5))
     report = (out / "report.md").read_text()
     assert "one client's whole data set" in report and "one training example" not in report
+    assert "**This ε is approximate**" in report and "cohort-sampling" in report
+
+
+@pytest.mark.slow
+def test_poisson_cohorts_make_user_level_epsilon_exact(tmp_path):
+    # Arrange: 5 clients, each joins a round with probability 0.4; seed 0 draws cohorts of 1, 3, 0, 3
+    out, summary, _ = run(
+        tmp_path,
+        "federation.num-clients=5",
+        "federation.fraction-train=0.4",
+        "federation.cohort-sampling=poisson",
+        "federation.rounds=4",
+        "federation.local-epochs=1",
+        "federation.learning-rate=0.1",
+        privacy='mode = "user"\naccountant = "pld"\nuser-noise-multiplier = 2.0\nclipping-norm = 0.5\n',
+    )
+    rounds = read_csv(out / "rounds.csv")[1:]
+    # Assert: the empty round trains nobody yet releases (the noise), so every round is accounted at z
+    assert [int(r["clients_trained"]) for r in rounds] == [1, 3, 0, 3]
+    assert [float(r["user_noise_multiplier"]) for r in rounds] == [2.0] * 4
+    # ε is dp_accounting's PLD of four Poisson-sampled Gaussians (q 0.4, z 2.0), computed here directly
+    accountant = PLDAccountant(value_discretization_interval=1e-4)
+    event = dp_accounting.PoissonSampledDpEvent(0.4, dp_accounting.GaussianDpEvent(2.0))
+    accountant.compose(event, 4)
+    assert summary["user_epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    assert summary["cohort_sampling"] == "poisson" and summary["user_epsilon_exact"] is True
+    assert summary["user_epsilon_replace_one"] is None and summary["client_sample_rate"] == 0.4
+    assert "**ε is exact**" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow
