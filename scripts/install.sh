@@ -11,7 +11,7 @@
 #      on a machine with an NVIDIA GPU the same pin from PyPI is a CUDA build.
 #      To force a CPU build elsewhere set
 #      FEDSIM_TORCH_INDEX=https://download.pytorch.org/whl/cpu
-#   4. fedsim itself, editable, with its test extras.
+#   4. fedsim itself, editable, with its test and tracking extras (MLflow, TensorBoard).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,5 +53,5 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
 fi
 
 echo "[install] fedsim and its dependencies"
-pip_quiet install -e ".[test]"
+pip_quiet install -e ".[test,tracking]"
 echo "[install] done: $("$VENV/bin/python" -c 'import torch, flwr, opacus; print(f"torch {torch.__version__} (cuda={torch.cuda.is_available()}), flwr {flwr.__version__}, opacus {opacus.__version__}")')"

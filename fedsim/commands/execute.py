@@ -62,6 +62,7 @@ def execute_run(
     source: str,
     failure: list[str] | None = None,
     resume=None,
+    tracking: dict | None = None,
 ) -> int:
     """Run one validated scenario, save it to ``out_dir`` and render its report.
 
@@ -79,10 +80,13 @@ def execute_run(
         source: the scenario file's name, for error messages.
         failure: if given, the error message of a failed run is appended to it.
         resume: the interrupted run's :class:`~fedsim.simulation.checkpoint.Checkpoint`, or None.
+        tracking: a sweep's run: ``name``, ``store_dir``, ``tags`` and ``parents`` for
+            :func:`fedsim.tracking.open_tracking`, and the ``experiment`` (the sweep's name);
+            None: a single run, tracked in its own folder under the scenario's name.
 
     Returns:
         The exit code: 0, 1 (the run failed; no result written, its progress
-        kept for ``--resume``) or 2 (bad input).
+        kept for ``--resume``) or 2 (bad input, or a tracking backend that cannot be used).
     """
 
     def fail(err: object, code: int, prefix: str = "") -> int:  # prints, keeps the message, returns the code
@@ -107,20 +111,61 @@ def execute_run(
         source=source,
         fail=fail,
         resume=resume,
+        tracking=tracking,
+    )
+
+
+def _open_tracking(scenario, out_dir: Path, *, resume, tracking: dict | None):
+    """The run's trackers (:func:`fedsim.tracking.open_tracking`), opened before training."""
+    from dataclasses import replace
+
+    from fedsim.tracking import open_tracking
+
+    where = dict(tracking or {"name": scenario.name})
+    spec = scenario.tracking.spec()
+    spec = replace(spec, experiment=spec.experiment or where.pop("experiment", scenario.name))
+    return open_tracking(
+        spec,
+        run_dir=out_dir,
+        params=scenario.to_toml_dict(),
+        fresh=resume is None,
+        **where,
     )
 
 
 def _run_save_report(
-    scenario, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str, fail, resume
+    scenario,
+    out_dir: Path,
+    *,
+    console: Console,
+    errors: Console,
+    verbose: bool,
+    source: str,
+    fail,
+    resume,
+    tracking: dict | None,
 ) -> int:
-    """Run the scenario, save its folder, render its report and print its outcome; the exit code."""
+    """Run the scenario, save its folder, render its report, log it to its trackers; the exit code."""
     from fedsim.commands.run import run_scenario
     from fedsim.report import render_report
     from fedsim.results import save_run
     from fedsim.results.store import RunDirError
+    from fedsim.results.summary_json import summary_to_json
     from fedsim.simulation.backend import ConfigurationError
+    from fedsim.tracking import TrackingError
 
-    on_round = progress_printer(console, rounds=scenario.federation.rounds)
+    try:
+        trackers = _open_tracking(scenario, out_dir, resume=resume, tracking=tracking)
+    except TrackingError as err:
+        return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
+    for line in trackers.where():
+        console.print(f"  tracking: {escape(line)}", highlight=False)
+    printer = progress_printer(console, rounds=scenario.federation.rounds)
+
+    def on_round(record) -> None:
+        printer(record)
+        trackers.log_round(record)
+
     try:
         if resume is not None:
             console.print(f"  resuming after round {resume.round}", highlight=False)
@@ -132,12 +177,15 @@ def _run_save_report(
             errors.print_exception()
         code = fail(err, EXIT_FAILED, prefix="the run failed: ")
         errors.print(f"no result was written; {_after_failure(out_dir, scenario.federation.rounds)}")
+        trackers.finish(out_dir, {}, status="FAILED")
         return code
     try:
         save_run(result, out_dir)
         report = render_report(out_dir)
     except (OSError, RunDirError) as err:
+        trackers.finish(out_dir, {}, status="FAILED")
         return fail(err, EXIT_FAILED, prefix="could not write the results: ")
+    trackers.finish(out_dir, summary_to_json(result.summary))
     print_outcome(result.summary, report, console)
     return EXIT_OK
 

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from fedsim.commands.execute import execute_run
 from fedsim.commands.output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, print_error
+from fedsim.results.run_dir import TRACKING_DIR
 
 
 def _what_is_computed(raw: dict) -> dict:
@@ -116,7 +117,7 @@ def _run_entry(
         out_dir: the sweep's folder.
         console: progress (stdout).
         errors: error lines (stderr).
-        **opts: ``verbose`` and ``source``, as for :func:`fedsim.commands.execute.execute_run`.
+        **opts: ``verbose``, ``source`` and ``tracking``, as for :func:`fedsim.commands.execute.execute_run`.
 
     Returns:
         The run's exit code.
@@ -137,6 +138,34 @@ def _run_entry(
     entry["error"] = "; ".join(failure) or None
     write_sweep_manifest(out_dir, manifest)
     return code
+
+
+def _open_sweep_tracking(sweep, out_dir: Path):
+    """The sweep's own MLflow run, the parent of its runs' (TensorBoard has no parent runs).
+
+    Its store is the sweep folder's ``tracking/``, unless ``tracking.mlflow-uri`` names another.
+
+    Raises:
+        TrackingError: if MLflow cannot be used (before any run trains).
+    """
+    from dataclasses import replace
+
+    from fedsim.tracking import open_tracking
+
+    spec = sweep.runs[0].scenario.tracking.spec()
+    axes = {axis.name: list(axis.labels) for axis in sweep.axes}
+    return open_tracking(
+        replace(
+            spec,
+            backends=tuple(b for b in spec.backends if b == "mlflow"),
+            experiment=spec.experiment or sweep.name,
+        ),
+        name=sweep.name,
+        run_dir=out_dir,
+        params={"sweep": {"axes": axes, "runs": len(sweep.runs), "quick": sweep.quick}},
+        store_dir=out_dir / TRACKING_DIR,
+        tags={"fedsim.sweep": sweep.name},
+    )
 
 
 def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbose: bool, source: str) -> int:
@@ -161,13 +190,17 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         verbose: show Flower's and Ray's logs.
         source: the sweep file's name, for error messages.
 
+    With ``[tracking] mlflow = true`` the sweep is an MLflow run and its runs are
+    its children, tagged with their axis labels (``axis.<name>``).
+
     Returns:
         0 if every run is complete; 1 if some run failed (the report lists it);
-        2 if the output folder cannot be used.
+        2 if the output folder or a tracking backend cannot be used.
     """
     from fedsim.report.sweep import render_sweep_report
     from fedsim.results.store import RunDirError
     from fedsim.results.sweeps import check_sweep_dir, remove_sweep_report, write_sweep_manifest
+    from fedsim.tracking import TrackingError
 
     manifest = _manifest(sweep)
     try:  # 1
@@ -177,6 +210,11 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         write_sweep_manifest(out_dir, manifest)
     except (RunDirError, OSError) as err:
         print_error(errors, err)
+        return EXIT_BAD_INPUT
+    try:
+        parent = _open_sweep_tracking(sweep, out_dir)
+    except TrackingError as err:
+        print_error(errors, f"{source}: {err}")
         return EXIT_BAD_INPUT
     console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
     worst, opts = EXIT_OK, {"verbose": verbose, "source": source}
@@ -188,11 +226,19 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
             continue
         console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
         where = {"run_dir": run_dir, "entry": entry, "manifest": manifest, "out_dir": out_dir}
-        code = _run_entry(run, **where, console=console, errors=errors, **opts)
+        tracked = {
+            "name": run.run_id,
+            "experiment": sweep.name,
+            "store_dir": out_dir / TRACKING_DIR,
+            "tags": {f"axis.{k}": v for k, v in entry["labels"].items()},
+            "parents": {"mlflow": parent.run_id("mlflow")} if parent.run_id("mlflow") else None,
+        }
+        code = _run_entry(run, **where, console=console, errors=errors, tracking=tracked, **opts)
         worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
     manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
     write_sweep_manifest(out_dir, manifest)
     report = render_sweep_report(out_dir)  # 3
+    parent.finish(out_dir, {"runs": len(sweep.runs), "failed": worst != EXIT_OK})
     failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
     if failed:
         print_error(errors, f"{len(failed)} of {len(sweep.runs)} runs failed: {', '.join(failed)}")

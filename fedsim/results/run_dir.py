@@ -21,6 +21,9 @@ RUN_FILES = ("scenario.toml", "rounds.csv", "clients.csv", "partition.csv", "sum
 CHECKPOINT_FILE = "checkpoint.pt"
 PROGRESS_FILES = ("scenario.toml", "rounds.csv", CHECKPOINT_FILE)
 """The files of a run in progress."""
+TRACKING_DIR = "tracking"
+"""The folder of a run (or sweep) that holds its local tracking stores (MLflow's, TensorBoard's events):
+kept when the run's files are replaced, since the run's trackers write to it (:mod:`fedsim.tracking`)."""
 COMPLETE = "complete"
 """``summary.json``'s ``status`` once the run is complete (written last)."""
 
@@ -76,6 +79,8 @@ def _progress_names(run_dir: Path) -> set[str] | None:
             path.unlink(missing_ok=True)  # a write that was cut off (replace_file)
         elif path.name in PROGRESS_FILES:
             names.add(path.name)
+        elif path.name == TRACKING_DIR and path.is_dir():
+            continue
         else:
             return None
     return names

@@ -43,6 +43,7 @@ from fedsim.results.run_dir import (
     COMPLETE,
     PROGRESS_FILES,
     RUN_FILES,
+    TRACKING_DIR,
     RunDirError,
     check_writable_run_dir,
     complete_summary,
@@ -65,8 +66,10 @@ def write_progress(run_dir: Path, *, scenario: dict[str, Any], rounds: list[Roun
         scenario: the resolved scenario (kebab-case TOML dict).
         rounds: the rounds completed so far, round 0 first.
     """
-    if complete_summary(run_dir) is not None:
-        shutil.rmtree(run_dir)
+    if complete_summary(run_dir) is not None:  # an earlier run: removed, but not this run's tracking store
+        for entry in run_dir.iterdir():
+            if entry.name != TRACKING_DIR:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / CHECKPOINT_FILE).exists():  # this run's first round: its scenario replaces any other
         replace_file(
@@ -109,6 +112,8 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         (tmp / "summary.json").write_text(
             json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
+        if (out_dir / TRACKING_DIR).is_dir():  # the run's tracking store (open) moves with the run
+            (out_dir / TRACKING_DIR).rename(tmp / TRACKING_DIR)
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")

@@ -30,6 +30,7 @@ from fedsim.scenario.sections import (
     ResourcesSection,
     _Section,
 )
+from fedsim.scenario.tracking_section import TrackingSection
 
 HANG_MARGIN_S = 1.0
 """Default ``faults.hang-s`` beyond the round timeout: a hung client holds its Ray actor (its CPU
@@ -49,6 +50,7 @@ class Scenario(_Section):
     evaluation: EvaluationSection = EvaluationSection()
     audit: AuditSection = AuditSection()
     faults: FaultsSection = FaultsSection()
+    tracking: TrackingSection = TrackingSection()
 
     @model_validator(mode="after")
     def _model_reads_data(self) -> Scenario:
