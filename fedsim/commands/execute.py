@@ -63,6 +63,7 @@ def execute_run(
     failure: list[str] | None = None,
     resume=None,
     tracking: dict | None = None,
+    flower_run: tuple | None = None,
 ) -> int:
     """Run one validated scenario, save it to ``out_dir`` and render its report.
 
@@ -83,6 +84,8 @@ def execute_run(
         tracking: a sweep's run: ``name``, ``store_dir``, ``tags`` and ``parents`` for
             :func:`fedsim.tracking.open_tracking`, and the ``experiment`` (the sweep's name);
             None: a single run, tracked in its own folder under the scenario's name.
+        flower_run: inside ``flwr run``: the ServerApp's ``(grid, context)``, or None
+            (:func:`fedsim.commands.run.run_scenario`).
 
     Returns:
         The exit code: 0, 1 (the run failed; no result written, its progress
@@ -112,6 +115,7 @@ def execute_run(
         fail=fail,
         resume=resume,
         tracking=tracking,
+        flower_run=flower_run,
     )
 
 
@@ -144,6 +148,7 @@ def _run_save_report(
     fail,
     resume,
     tracking: dict | None,
+    flower_run: tuple | None,
 ) -> int:
     """Run the scenario, save its folder, render its report, log it to its trackers; the exit code."""
     from fedsim.commands.run import run_scenario
@@ -169,7 +174,14 @@ def _run_save_report(
     try:
         if resume is not None:
             console.print(f"  resuming after round {resume.round}", highlight=False)
-        result = run_scenario(scenario, verbose=verbose, on_round=on_round, run_dir=out_dir, resume=resume)
+        result = run_scenario(
+            scenario,
+            verbose=verbose,
+            on_round=on_round,
+            run_dir=out_dir,
+            resume=resume,
+            flower_run=flower_run,
+        )
     except ConfigurationError as err:
         return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
     except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose

@@ -24,8 +24,9 @@ from fedsim.scenario import Scenario, build_run_spec
 from fedsim.simulation.backend import ConfigurationError, backend_config
 from fedsim.simulation.checkpoint import Checkpoint, write_checkpoint
 from fedsim.simulation.client_app import get_device
+from fedsim.simulation.client_task import ClientTask
 from fedsim.simulation.recorder import RoundRecorder
-from fedsim.simulation.run import quiet_logging, round_planner, simulate
+from fedsim.simulation.run import client_task, quiet_logging, round_planner, simulate
 from fedsim.simulation.session import RunSession
 from fedsim.simulation.shards import client_partitions
 from fedsim.simulation.spec import RunSpec
@@ -118,6 +119,7 @@ def run_scenario(
     on_round: Callable[[RoundRecord], None] | None = None,
     run_dir: Path | None = None,
     resume: Checkpoint | None = None,
+    flower_run: tuple | None = None,
 ) -> RunResult:
     """Run a scenario end to end and return its results, in six steps.
 
@@ -135,6 +137,8 @@ def run_scenario(
         run_dir: where to write per-round progress and checkpoints, or None
             (the caller saves the final results: :func:`fedsim.results.save_run`).
         resume: the checkpoint of an interrupted run of this scenario to continue, or None.
+        flower_run: inside ``flwr run``: the ServerApp's ``(grid, context)`` (step 5 then runs on
+            Flower's grid instead of starting a simulation); None for ``fedsim run``.
 
     Raises:
         ConfigurationError: before anything trains: data set not installed, impossible
@@ -167,9 +171,31 @@ def run_scenario(
         round_offset=offset or 0,
         resuming=offset is not None,
         verbose=verbose,
+        flower_run=flower_run,
     )
     session.recorder.finish()
     return _result(scenario, spec, session=session, data=data, wall_s=wall_s, resumed_from_round=offset)  # 6
+
+
+def rebuilt_client_task(scenario: Scenario) -> ClientTask:
+    """The ClientTask a run hands its ClientApps, rebuilt from the scenario alone.
+
+    A ``flwr run`` worker has only the scenario; the driver of the same run builds
+    the same task (:func:`fedsim.simulation.run.client_task`) from the same seeded
+    plans: the Dirac canaries from the model's shapes, the input canaries from the test set.
+    """
+    spec = build_run_spec(scenario)
+    train_set, test_set = load_dataset(spec.data)
+    model = build_model(
+        spec.model,
+        input_shape=train_set.input_shape,
+        num_classes=train_set.num_classes,
+        vocab_size=train_set.vocab_size,
+        seed=spec.seed,
+    )
+    observer = _canary_observer(spec, model)
+    inputs, _ = _input_canaries(spec, test_set)
+    return client_task(spec, observer.canaries if observer is not None else None, inputs)
 
 
 def _create_session(

@@ -164,12 +164,16 @@ def simulate(
     round_offset: int = 0,
     resuming: bool = False,
     verbose: bool = False,
+    flower_run: tuple | None = None,
 ) -> None:
     """Run the rounds of ``spec`` through Flower's ServerApp and ClientApps on Ray.
 
     1. (the caller has checked the resources: ``backend`` is :func:`backend_config`'s);
     2. build the ServerApp (the session is its strategy's hooks) and the ClientApp;
     3. ``run_simulation`` with one SuperNode per client, from round ``round_offset + 1``;
+       or, inside ``flwr run`` (``flower_run``), the ServerApp on the grid Flower gave,
+       whose SuperNodes run :mod:`fedsim.flower_app`'s ClientApp (the same one, rebuilt
+       from the scenario in each worker);
     4. check that every round completed (or the privacy rules stopped the run) and some client trained.
 
     Args:
@@ -181,6 +185,7 @@ def simulate(
         round_offset: rounds already completed (resume).
         resuming: whether this continues an interrupted run (its round 0 is not evaluated again).
         verbose: show Flower's and Ray's logs.
+        flower_run: ``(grid, context)`` of the ServerApp that ``flwr run`` started, or None.
 
     Raises:
         ConfigurationError: before anything runs: SecAgg+ with fewer than 2 clients per round.
@@ -194,14 +199,17 @@ def simulate(
         round_offset=round_offset,
         resuming=resuming,
     )
-    run_simulation(  # 3
-        server_app=server_app,
-        client_app=client_app,
-        num_supernodes=spec.federation.num_clients,
-        backend_name="ray",
-        backend_config=backend,
-        verbose_logging=verbose,
-    )
+    if flower_run is not None:  # 3
+        server_app(*flower_run)
+    else:
+        run_simulation(
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=spec.federation.num_clients,
+            backend_name="ray",
+            backend_config=backend,
+            verbose_logging=verbose,
+        )
     rounds = session.recorder.rounds  # 4
     completed = max((r.round for r in rounds), default=-1)
     if completed < spec.federation.rounds and session.privacy.stop_reason is None:
