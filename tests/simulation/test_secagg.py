@@ -256,3 +256,22 @@ def test_secagg_with_user_level_dp_clips_updates_skips_blocked_clients_and_stops
     assert _max_abs(recorder.arrays[1], expected) <= bound
     unclipped = _weighted_mean(models, [1, 1])
     assert _max_abs(unclipped, expected) > 1000 * bound  # clipping made a difference
+
+
+def test_legacy_fedprox_sends_its_mu_which_the_client_reads():
+    from fedsim.simulation.client_app import proximal_mu
+
+    # Arrange: Flower's legacy FedProx, which SecAgg+ runs, names the key "proximal_mu"
+    strategy = create_legacy_strategy(
+        "fedprox",
+        num_clients=3,
+        fraction_train=1.0,
+        initial_arrays=ArrayRecord({"w": torch.zeros(3)}),
+        on_train_replies=lambda replies, errors: None,
+        evaluate_fn=lambda r, arrays: MetricRecord({"loss": 0.0}),
+        proximal_mu=0.05,
+    )
+    # Act
+    instructions = strategy.configure_fit(1, strategy.initialize_parameters(None), _ClientManager())
+    # Assert: every client's decoded config gives it mu
+    assert [proximal_mu(decode_fit_config(fit.config)) for _, fit in instructions] == [0.05] * 3
