@@ -35,7 +35,7 @@ def test_every_strategy_trains_under_dp_and_faults_at_the_same_epsilon(tmp_path)
     # ledger's for the same DP-SGD rounds whatever the server does, and the faults hit the same clients
     for name, summary in summaries.items():
         assert summary["final_accuracy"] > 1.5 * CHANCE, name
-        assert summary["scenario"] == "strategies" and summary["rounds_completed"] == 2, name
+        assert summary["rounds_completed"] == 2, name
     assert len({s["epsilon_max"] for s in summaries.values()}) == 1
     assert 7.9 < summaries["fedavg"]["epsilon_max"] <= 8.0
     assert len({tuple(f) for f in failures.values()}) == 1 and any(failures["fedavg"])
