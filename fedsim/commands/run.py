@@ -55,6 +55,17 @@ class Prepared:
     input_canaries: InputCanaries | None
 
 
+def initial_model(spec: RunSpec, train_set: ArrayDataset) -> torch.nn.Module:
+    """The run's seeded initial global model, shaped for ``train_set`` (inputs, classes, vocabulary)."""
+    return build_model(
+        spec.model,
+        input_shape=train_set.input_shape,
+        num_classes=train_set.num_classes,
+        vocab_size=train_set.vocab_size,
+        seed=spec.seed,
+    )
+
+
 def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
     """Load the data set, split it among the clients and build the seeded initial model.
 
@@ -77,13 +88,7 @@ def prepare_data(spec: RunSpec, *, resume: Checkpoint | None) -> Prepared:
             f"examples among {len(sizes)} clients); use fewer clients, a larger alpha or "
             "data.min-partition-size"
         )
-    model = build_model(
-        spec.model,
-        input_shape=train_set.input_shape,
-        num_classes=train_set.num_classes,
-        vocab_size=train_set.vocab_size,
-        seed=spec.seed,
-    )
+    model = initial_model(spec, train_set)
     if resume is not None:
         if spec.federation.secure_aggregation:
             raise ConfigurationError("--resume: SecAgg+ runs (privacy.secure-aggregation) cannot be resumed")
@@ -186,13 +191,7 @@ def rebuilt_client_task(scenario: Scenario) -> ClientTask:
     """
     spec = build_run_spec(scenario)
     train_set, test_set = load_dataset(spec.data)
-    model = build_model(
-        spec.model,
-        input_shape=train_set.input_shape,
-        num_classes=train_set.num_classes,
-        vocab_size=train_set.vocab_size,
-        seed=spec.seed,
-    )
+    model = initial_model(spec, train_set)
     observer = _canary_observer(spec, model)
     inputs, _ = _input_canaries(spec, test_set)
     return client_task(spec, observer.canaries if observer is not None else None, inputs)

@@ -54,7 +54,7 @@ class UserLevelAccounting:
         release_state: reads the ServerApp's DP-FedAvg wrapper (set by
             :meth:`RunPrivacy.attach_user_dp`); each release is accounted with it.
         cohort_sampling: ``fixed`` (ε: the run's accountant at q = cohort / clients,
-            an approximation; :meth:`RunPrivacy.user_epsilon_replace_one` is exact)
+            an approximation; :meth:`RunPrivacy.user_epsilon_replace_one` is a proved bound)
             or ``poisson`` (each release divides the sum by the fixed expected
             cohort, so its multiplier is z whoever trained: ε is exact).
         num_clients: clients in the federation (replace-one accounting).
@@ -224,7 +224,7 @@ class RunPrivacy:
         )
 
     def user_epsilon_replace_one(self) -> float | None:
-        """Exact user-level ε of fixed-size cohorts, replacing one client (None: Poisson, or no user level).
+        """User-level ε proved for fixed-size cohorts, replacing one client (None: Poisson, or no user level).
 
         See :func:`fedsim.privacy.user_level.replace_one_epsilon`; composed over every recorded release.
         """

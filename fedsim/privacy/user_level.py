@@ -12,8 +12,8 @@ the cohort is drawn (``federation.cohort-sampling``):
 * ``fixed`` (Flower's rule): a fixed-size cohort without replacement. The run's
   accountant then treats it as Poisson-sampled at ``q = cohort / num_clients``,
   the approximation TensorFlow Federated and McMahan et al. 2018,
-  https://arxiv.org/abs/1710.06963, make; :func:`replace_one_epsilon` gives the
-  exact ε of fixed-size sampling, under replacing one client's data (the
+  https://arxiv.org/abs/1710.06963, make; :func:`replace_one_epsilon` gives a
+  bound proved for fixed-size sampling, under replacing one client's data (the
   neighbouring relation dp_accounting's sampling-without-replacement analysis
   uses, Wang et al. 2019, https://arxiv.org/abs/1808.00087).
 """
@@ -62,7 +62,7 @@ def user_sample_rate(num_clients: int, fraction_train: float, cohort_sampling: s
 def replace_one_epsilon(
     noise_multipliers: list[float], *, num_clients: int, cohort: int, delta: float
 ) -> float:
-    """Exact ε of fixed-size cohorts: each release a Gaussian on a cohort drawn without replacement.
+    """ε proved for fixed-size cohorts: each release a Gaussian on a cohort drawn without replacement.
 
     dp_accounting's RDP accountant composes one ``SampledWithoutReplacementDpEvent``
     (``cohort`` of ``num_clients``) of a ``GaussianDpEvent`` per release, under

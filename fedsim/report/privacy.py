@@ -90,8 +90,10 @@ def _user_level_settings(p: PrivacySummary) -> str:
             "**ε is exact** (adding or removing one client's data)."
         )
     exact = (
-        f" Exact for fixed-size cohorts, under **replacing** one client's data (dp_accounting, sampling "
-        f"without replacement): **ε {p.user_epsilon_replace_one:.3f}**."
+        f" A bound proved for fixed-size cohorts, under **replacing** one client's data (dp_accounting's "
+        f"RDP analysis of sampling without replacement, Wang et al. 2019): **ε "
+        f"{p.user_epsilon_replace_one:.3f}** (replacing is removing one client and adding another, so it "
+        "is not comparable one to one with the ε above)."
         if p.user_epsilon_replace_one is not None
         else ""
     )

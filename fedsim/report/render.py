@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fedsim.data import dataset_info
 from fedsim.report.audit import audit_section
 from fedsim.report.canaries import canary_section, plot_canaries, run_points
 from fedsim.report.html import write_html
@@ -215,6 +216,8 @@ def _classes(result: RunResult) -> list[str]:
     counts = result.label_counts  # (clients, classes)
     names = result.summary.class_names
     if not counts or not names or len(names) > 20 or len(names) != len(counts[0]):
+        return []
+    if dataset_info(result.summary.dataset).class_names is None:  # text: the names are characters
         return []
     rows = [
         [k, name, sum(c[k] for c in counts), sum(1 for c in counts if c[k])] for k, name in enumerate(names)

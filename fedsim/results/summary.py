@@ -179,8 +179,8 @@ class PrivacySummary:
         cohort_sampling: ``fixed`` or ``poisson`` (None without user-level DP).
         user_epsilon_exact: whether ``user_epsilon`` is exact (Poisson sampling, adding or removing
             one client) or the Poisson approximation of fixed-size cohorts.
-        user_epsilon_replace_one: fixed-size cohorts: the exact ε under replacing one client's data
-            (dp_accounting, sampling without replacement); None otherwise.
+        user_epsilon_replace_one: fixed-size cohorts: a proved ε under replacing one client's data
+            (dp_accounting's RDP bound for sampling without replacement); None otherwise.
         clipping: user-level clipping, ``fixed`` or ``adaptive``.
         clip_on: where updates are clipped, ``client`` or ``server``.
         secure_aggregation: whether SecAgg+ hid each update from the server.

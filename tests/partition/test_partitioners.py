@@ -94,3 +94,22 @@ def test_natural_id_client_count_must_match_users():
 def test_pathological_more_classes_than_exist():
     with pytest.raises(ValueError, match="11 classes per client, but the data has 10"):
         partition(np.arange(100) % 10, partition_spec("pathological", 2, seed=0, classes_per_client=11))
+
+
+def test_dirichlet_resampling_warnings_become_one_line_with_the_number_of_draws():
+    import warnings
+
+    # Arrange: alpha 0.1 with at least 40 of 1,000 examples per client: seed 0 needs 5 draws
+    labels = np.repeat(np.arange(10), 100)
+    spec = partition_spec("dirichlet", 10, seed=0, alpha=0.1, min_partition_size=40)
+    # Act
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parts = partition(labels, spec)
+    # Assert: flwr-datasets' four long warnings become one line that says how many draws it took
+    assert min(len(p) for p in parts) >= 40
+    assert [str(w.message) for w in caught] == [
+        "dirichlet split: flwr-datasets drew the split 5 times before every client had min-partition-size "
+        "= 40 examples at alpha = 0.1 (it gives up after 10); a larger alpha or a smaller "
+        "min-partition-size draws fewer times"
+    ]

@@ -88,3 +88,18 @@ def test_a_canary_audit_above_its_epsilon_is_flagged_with_its_plot(tmp_path):
     assert "**ε̂ exceeds the accountant's ε.**" in text
     assert "![ε̂ against the accountant's ε](canaries.png)" in text
     assert (out / "canaries.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fashion_mnist_classes_are_named_in_a_table(tmp_path):
+    from fedsim.data.registry import FASHION_MNIST_CLASSES
+
+    # Arrange: two clients of a Fashion-MNIST run; client 1 holds no Trouser
+    result = finished(dataset="fashion-mnist", class_names=list(FASHION_MNIST_CLASSES))
+    result.label_counts = [[3, 1, *[2] * 8], [4, 0, *[1] * 8]]
+    out = save_run(result, tmp_path / "run")
+    # Act
+    text = render_report(out).read_text()
+    # Assert: each label by name, with its examples and how many clients hold it
+    assert "| label | class | training examples | clients holding it |" in text
+    assert "| 0 | T-shirt/top | 7 | 2 |" in text and "| 1 | Trouser | 1 | 1 |" in text
+    assert "| 9 | Ankle boot | 3 | 2 |" in text

@@ -15,7 +15,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-SWEEPS = {"study-privacy-section.toml", "canary-audit.toml"}
+SWEEPS = {"study-privacy-section.toml", "canary-audit.toml", "strategies.toml"}
 
 
 @pytest.mark.parametrize(
