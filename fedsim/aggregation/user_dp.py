@@ -92,7 +92,8 @@ class FixedDenominator:
     Under Poisson sampling of clients the cohort's size varies with who is in it, so
     the average ``sum / |cohort|`` has no fixed sensitivity. McMahan et al. 2018
     (https://arxiv.org/abs/1710.06963, Sec. 2: the fixed-denominator estimator)
-    release ``sum / W`` with ``W`` fixed (here the expected cohort): its sensitivity
+    release ``sum / W`` with ``W`` fixed (here Flower's cohort size
+    ``max(int(clients × fraction), 1)``, close to the expected cohort): its sensitivity
     is ``C / W``, so Flower's noise of std ``z * C / W`` makes each round exactly a
     Poisson-sampled Gaussian mechanism with multiplier z. This strategy sits
     between the DP wrapper and FedAvg: it rescales FedAvg's uniform mean of the

@@ -126,8 +126,9 @@ def _open_tracking(scenario, out_dir: Path, *, resume, tracking: dict | None):
     from fedsim.tracking import open_tracking
 
     where = dict(tracking or {"name": scenario.name})
+    default_experiment = where.pop("experiment", scenario.name)
     spec = scenario.tracking.spec()
-    spec = replace(spec, experiment=spec.experiment or where.pop("experiment", scenario.name))
+    spec = replace(spec, experiment=spec.experiment or default_experiment)
     return open_tracking(
         spec,
         run_dir=out_dir,
@@ -183,6 +184,7 @@ def _run_save_report(
             flower_run=flower_run,
         )
     except ConfigurationError as err:
+        trackers.finish(out_dir, {}, status="FAILED")
         return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
     except Exception as err:  # noqa: BLE001 - any failure while running: no traceback unless --verbose
         if verbose:

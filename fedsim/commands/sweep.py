@@ -238,7 +238,12 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
     manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
     write_sweep_manifest(out_dir, manifest)
     report = render_sweep_report(out_dir)  # 3
-    parent.finish(out_dir, {"runs": len(sweep.runs), "failed": worst != EXIT_OK})
+    failed_runs = sum(e["status"] != "complete" for e in manifest["runs"])
+    parent.finish(
+        out_dir,
+        {"runs": len(sweep.runs), "runs_failed": failed_runs},
+        status="FAILED" if failed_runs else "FINISHED",
+    )
     failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
     if failed:
         print_error(errors, f"{len(failed)} of {len(sweep.runs)} runs failed: {', '.join(failed)}")

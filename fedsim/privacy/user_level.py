@@ -20,6 +20,8 @@ the cohort is drawn (``federation.cohort-sampling``):
 
 from __future__ import annotations
 
+from collections import Counter
+
 import dp_accounting
 from dp_accounting.rdp import RdpAccountant
 
@@ -89,11 +91,11 @@ def replace_one_epsilon(
     if not noise_multipliers:
         return 0.0
     accountant = RdpAccountant(neighboring_relation=dp_accounting.NeighboringRelation.REPLACE_ONE)
-    for z in noise_multipliers:
+    for z, count in sorted(Counter(noise_multipliers).items()):  # one composition per distinct z
         event = dp_accounting.GaussianDpEvent(z / 2)  # sensitivity 2C under replace-one
         if cohort < num_clients:
             event = dp_accounting.SampledWithoutReplacementDpEvent(num_clients, cohort, event)
-        accountant.compose(event)
+        accountant.compose(event, count)
     return float(accountant.get_epsilon(delta))
 
 

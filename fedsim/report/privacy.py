@@ -86,8 +86,10 @@ def _user_level_settings(p: PrivacySummary) -> str:
         return head + (
             f"Poisson sampling of clients at q = {fmt(p.client_sample_rate)} (each client joins a round "
             "independently; a round nobody trained in still releases the noise). The sum of the updates "
-            "is divided by the expected cohort, so each round is exactly a Poisson-sampled Gaussian: "
-            "**ε is exact** (adding or removing one client's data)."
+            "is divided by a fixed number (the cohort size of fixed sampling, about the expected cohort), "
+            "so each round is exactly a Poisson-sampled Gaussian: **ε is exact** (adding or removing one "
+            "client's data; the cohorts and the noise are drawn from the scenario's seed, which must stay "
+            "secret)."
         )
     exact = (
         f" A bound proved for fixed-size cohorts, under **replacing** one client's data (dp_accounting's "

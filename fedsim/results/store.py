@@ -122,6 +122,8 @@ def save_run(result: RunResult, out_dir: str | Path) -> Path:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        if (tmp / TRACKING_DIR).is_dir() and not (out_dir / TRACKING_DIR).exists() and out_dir.is_dir():
+            (tmp / TRACKING_DIR).rename(out_dir / TRACKING_DIR)  # the run's open tracking store stays
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir

@@ -38,7 +38,6 @@ class RunInfo:
 
     Args:
         name: the run's name (the scenario's, or the sweep run's id).
-        run_dir: the run's folder.
         store_dir: the folder of the local stores (the run's, or its sweep's, ``tracking/``).
         params: the resolved scenario, flattened to ``"section.key": value``.
         tags: labels of the run (a sweep's axis labels).
@@ -46,7 +45,6 @@ class RunInfo:
     """
 
     name: str
-    run_dir: Path
     store_dir: Path
     params: Mapping[str, Any]
     tags: Mapping[str, str]

@@ -64,7 +64,13 @@ class Tracking:
 
     def finish(self, run_dir: Path, summary: Mapping[str, Any], *, status: str = "FINISHED") -> None:
         """Log ``summary``'s numbers (flattened, e.g. ``audit.auc``) and the run folder's files."""
-        files = sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix in ARTIFACT_SUFFIXES)
+        if not self._trackers:
+            return
+        files = (
+            sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix in ARTIFACT_SUFFIXES)
+            if run_dir.is_dir()
+            else []
+        )
         self._each("finish", numbers(flatten(summary)), files, status=status)
 
     def _each(self, method: str, *args, **kwargs) -> None:
@@ -105,16 +111,16 @@ def open_tracking(
     Raises:
         TrackingError: a backend's package is missing or its store cannot be reached (one line).
     """
-    if not spec.backends:
-        return Tracking({})
     local = store_dir is None
     store_dir = store_dir or run_dir / TRACKING_DIR
-    if local and fresh:
+    if local and fresh:  # a new run: an earlier run's store in this folder is not this run's
         shutil.rmtree(store_dir, ignore_errors=True)
+    if not spec.backends:
+        return Tracking({})
     flat = flatten(params)
     trackers: dict[str, Tracker] = {}
     for backend in spec.backends:
         parent = (parents or {}).get(backend)
-        info = RunInfo(name, run_dir, store_dir, flat, dict(tags or {}), parent)
+        info = RunInfo(name, store_dir, flat, dict(tags or {}), parent)
         trackers[backend] = TRACKERS[backend](info, spec)
     return Tracking(trackers)

@@ -96,7 +96,7 @@ def test_user_level_dp_is_accounted_per_round(tmp_path):
     assert [float(r["clipping_norm"]) for r in rounds[1:]] == [0.5, 0.5, 0.5]
     expected = compute_epsilon(((2.0, 1.0, 3),), delta=1e-5, accountant="rdp")
     assert summary["user_epsilon"] == pytest.approx(expected)
-    # A fixed-size cohort: that ε is labelled approximate, beside dp_accounting's exact replace-one ε
+    # A fixed-size cohort: that ε is labelled approximate, beside dp_accounting's replace-one bound
     # (three Gaussians of std 2.0 * C on a sum whose replace-one sensitivity is 2C: multiplier 1.0)
     accountant = RdpAccountant(neighboring_relation=NeighboringRelation.REPLACE_ONE)
     accountant.compose(dp_accounting.GaussianDpEvent(1.0), 3)
