@@ -38,7 +38,7 @@ def attach_proximal_term(optimizer: torch.optim.Optimizer, model: nn.Module, mu:
         ...     _ = model.weight.fill_(3.0)  # local training moved it away
         >>> model.weight.grad = torch.zeros_like(model.weight)  # no data gradient
         >>> optimizer.step()  # w <- 3 - 0.5 * 1.0 * (3 - 1)
-        >>> float(model.weight)
+        >>> float(model.weight.detach())
         2.0
     """
     if not (mu >= 0 and mu < float("inf")):
