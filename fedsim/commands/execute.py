@@ -18,11 +18,11 @@ from fedsim.commands.output import (
 
 
 def print_header(scenario, console: Console) -> None:
-    """The run's first line: its name, data set, model, clients, split, rounds and protections."""
+    """The run's first line: its name, data set, model, clients, split, rounds, strategy and protections."""
     f = scenario.federation
     console.print(
         f"[bold]{escape(scenario.name)}[/bold]: {scenario.data.dataset}, {scenario.model.name}, "
-        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, "
+        f"{f.num_clients} clients ({scenario.data.partitioner}), {f.rounds} rounds, {f.strategy}, "
         f"{escape(describe_privacy(scenario.privacy))}",
         highlight=False,
     )

@@ -187,6 +187,7 @@ def build_summary(
         scenario=spec.name,
         dataset=spec.data.dataset,
         model=spec.model.name,
+        strategy=spec.federation.strategy,
         partitioner=spec.partition.name,
         num_clients=spec.federation.num_clients,
         rounds_completed=completed,

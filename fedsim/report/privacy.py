@@ -87,9 +87,9 @@ def _user_level_settings(p: PrivacySummary) -> str:
             f"Poisson sampling of clients at q = {fmt(p.client_sample_rate)} (each client joins a round "
             "independently; a round nobody trained in still releases the noise). The sum of the updates "
             "is divided by a fixed number (the cohort size of fixed sampling, about the expected cohort), "
-            "so each round is exactly a Poisson-sampled Gaussian: **ε is exact** (adding or removing one "
-            "client's data; the cohorts and the noise are drawn from the scenario's seed, which must stay "
-            "secret)."
+            "so each round is exactly a Poisson-sampled Gaussian: **ε is exact accounting**, no "
+            "approximation of the sampling (the accountant's bound, adding or removing one client's data; "
+            "the cohorts and the noise are drawn from the scenario's seed, which must stay secret)."
         )
     exact = (
         f" A bound proved for fixed-size cohorts, under **replacing** one client's data (dp_accounting's "

@@ -203,7 +203,8 @@ def _clients(result: RunResult) -> list[str]:
         "![label distribution and size per client](partition.png)",
         "",
         f"{s.num_clients} clients hold {fmt(s.train_examples)} training examples "
-        f"({fmt(s.partitioner)} split); the test set has {fmt(s.test_examples)}.",
+        f"({fmt(s.partitioner)} split); the test set has {fmt(s.test_examples)}."
+        + (f" The server aggregates with `{s.strategy}` (its options: scenario.toml)." if s.strategy else ""),
         "",
         clients,
         "",
@@ -218,6 +219,8 @@ def _classes(result: RunResult) -> list[str]:
     if not counts or not names or len(names) > 20 or len(names) != len(counts[0]):
         return []
     if dataset_info(result.summary.dataset).class_names is None:  # text: the names are characters
+        return []
+    if list(names) == [str(k) for k in range(len(names))]:  # digits: the names are the labels
         return []
     rows = [
         [k, name, sum(c[k] for c in counts), sum(1 for c in counts if c[k])] for k, name in enumerate(names)

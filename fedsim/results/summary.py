@@ -245,6 +245,7 @@ class RunSummary:
         wall_s: wall seconds of the run (summed over resumes).
         resumed_from_round: the checkpoint's round if the run was resumed, else None.
         environment: versions and hardware (name → value), or None.
+        strategy: the server strategy (``federation.strategy``), or None in runs saved before it was recorded.
     """
 
     scenario: str
@@ -270,6 +271,7 @@ class RunSummary:
     wall_s: float
     resumed_from_round: int | None
     environment: dict[str, Any] | None
+    strategy: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("class_names", "client_users"):

@@ -163,6 +163,17 @@ class Scenario(_Section):
                 f"privacy.mode {self.privacy.mode!r} needs federation.strategy = {plain}: Flower's "
                 f"user-level DP wrappers add the noise after the strategy, and {why}"
             )
+        if strategy == "krum":  # Krum scores each update by its n - f - 2 nearest (Blanchard et al. 2017)
+            from fedsim.privacy import cohort_size
+
+            f = self.federation.num_malicious_nodes or 0
+            n = cohort_size(self.federation.num_clients, self.federation.fraction_train)
+            if n - f - 2 < 1:
+                raise ValueError(
+                    f"federation.strategy = 'krum' scores each update by its n - f - 2 nearest, and a cohort "
+                    f"of n = {n} with num-malicious-nodes f = {f} leaves {n - f - 2}; use a cohort of at "
+                    f"least {f + 3} clients or a smaller num-malicious-nodes"
+                )
         if self.privacy.secure_aggregation and entry.legacy is None:
             summing = ", ".join(f'"{n}"' for n in legacy_strategies())
             raise ValueError(

@@ -178,7 +178,7 @@ class FederationSection(_Section):
     server_learning_rate: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = 1.0
     server_momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0
     # Flower's own option names; None: Flower's default for the chosen strategy
-    proximal_mu: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None
+    proximal_mu: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
     eta: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] | None = None
     beta_1: Annotated[float, Field(ge=0, lt=1)] | None = None
     beta_2: Annotated[float, Field(ge=0, lt=1)] | None = None

@@ -66,17 +66,26 @@ class Tracker(Protocol):
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested tables as one level of dotted keys; lists as their text.
+    """Nested tables as one level of dotted keys; lists of tables by name, other lists as text.
+
+    A table in a list is named by its ``attack`` and ``threat_model`` (summary.json's
+    audit), else by its position.
 
     Example:
         >>> flatten({"federation": {"rounds": 3}, "privacy": {"tiers": [1, 2]}, "name": "x"})
         {'federation.rounds': 3, 'privacy.tiers': '[1, 2]', 'name': 'x'}
+        >>> flatten({"audit": {"attacks": [{"attack": "loss", "auc": 0.5}]}})
+        {'audit.attacks.loss.attack': 'loss', 'audit.attacks.loss.auc': 0.5}
     """
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Mapping) for v in value):
+            for i, item in enumerate(value):
+                label = "-".join(str(item[k]) for k in ("attack", "threat_model") if k in item) or str(i)
+                out.update(flatten(item, f"{name}.{label}."))
         else:
             out[name] = str(value) if isinstance(value, list | tuple) else value
     return out

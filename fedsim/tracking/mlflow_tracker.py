@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class MlflowTracker:
             os.environ.setdefault(key, value)
         for logger in ("mlflow", "alembic"):  # their INFO lines (database set-up) are not the run's
             logging.getLogger(logger).setLevel(logging.WARNING)
+        warnings.filterwarnings("ignore", message=".*noload.*")  # SQLAlchemy's, about MLflow's store
         local = uri.startswith("sqlite:///")
         if local:
             info.store_dir.mkdir(parents=True, exist_ok=True)
@@ -103,4 +105,5 @@ class MlflowTracker:
 def _first_line(err: BaseException) -> str:
     """The first line of an exception's message (MLflow's can be pages long)."""
     text = str(err).strip().splitlines()
-    return text[0][:300] if text else type(err).__name__
+    line = text[0] if text else type(err).__name__
+    return line if len(line) <= 200 else line[:200] + " …"

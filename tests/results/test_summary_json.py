@@ -63,6 +63,7 @@ LAYOUT = [
     "wall_s",
     "resumed_from_round",
     "environment",
+    "strategy",
     "status",
 ]
 """Every key of summary.json, in the order fedsim writes them (tests and saved runs read them)."""

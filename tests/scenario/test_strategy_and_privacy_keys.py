@@ -90,3 +90,11 @@ def test_a_run_with_a_delta_of_a_half_is_refused_before_training(tmp_path):
     assert proc.returncode == 2 and "round 1" not in proc.stdout
     assert "privacy.target-delta = 0.5 is not below 1/n = 1/449" in proc.stderr
     assert "use 1/(10 n) = 2.2e-04 or smaller" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_krum_needs_a_cohort_that_leaves_it_neighbours_and_mu_must_be_positive():
+    message = _error("federation.strategy=krum", "federation.num-malicious-nodes=1")
+    assert "a cohort of n = 3 with num-malicious-nodes f = 1 leaves 0" in message and "at least 4" in message
+    assert "proximal-mu: Input should be greater than 0" in _error(
+        "federation.strategy=fedprox", "federation.proximal-mu=0"
+    )

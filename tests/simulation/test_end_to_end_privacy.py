@@ -131,7 +131,7 @@ def test_poisson_cohorts_make_user_level_epsilon_exact(tmp_path):
     assert summary["user_epsilon"] == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
     assert summary["cohort_sampling"] == "poisson" and summary["user_epsilon_exact"] is True
     assert summary["user_epsilon_replace_one"] is None and summary["client_sample_rate"] == 0.4
-    assert "**ε is exact**" in (out / "report.md").read_text()
+    assert "**ε is exact accounting**, no approximation of the sampling" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow
