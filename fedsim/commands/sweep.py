@@ -140,6 +140,37 @@ def _run_entry(
     return code
 
 
+def _run_all(
+    sweep, manifest: dict, out_dir: Path, *, parent, console: Console, errors: Console, **opts
+) -> int:
+    """Run every grid point not already complete (step 2 of :func:`run_sweep`); the worst exit code."""
+    worst = EXIT_OK
+    for i, (run, entry) in enumerate(zip(sweep.runs, manifest["runs"], strict=True), start=1):
+        run_dir = out_dir / entry["dir"]
+        if _same_scenario(run_dir, run.scenario):
+            console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}: already complete, skipped", highlight=False)
+            entry["status"] = "complete"
+            continue
+        console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
+        where = {"run_dir": run_dir, "entry": entry, "manifest": manifest, "out_dir": out_dir}
+        tracked = _run_tracking(sweep.name, run.run_id, entry, out_dir, parent)
+        code = _run_entry(run, **where, console=console, errors=errors, tracking=tracked, **opts)
+        worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
+    return worst
+
+
+def _run_tracking(sweep_name: str, run_id: str, entry: dict, out_dir: Path, parent) -> dict:
+    """Where a sweep's run is tracked: the sweep's store and experiment, its axis labels, the parent run."""
+    mlflow_parent = parent.run_id("mlflow")
+    return {
+        "name": run_id,
+        "experiment": sweep_name,
+        "store_dir": out_dir / TRACKING_DIR,
+        "tags": {f"axis.{k}": v for k, v in entry["labels"].items()},
+        "parents": {"mlflow": mlflow_parent} if mlflow_parent else None,
+    }
+
+
 def _open_sweep_tracking(sweep, out_dir: Path):
     """The sweep's own MLflow run, the parent of its runs' (TensorBoard has no parent runs).
 
@@ -208,43 +239,22 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         (out_dir / "runs").mkdir(parents=True, exist_ok=True)
         remove_sweep_report(out_dir)
         write_sweep_manifest(out_dir, manifest)
-    except (RunDirError, OSError) as err:
-        print_error(errors, err)
-        return EXIT_BAD_INPUT
-    try:
         parent = _open_sweep_tracking(sweep, out_dir)
-    except TrackingError as err:
-        print_error(errors, f"{source}: {err}")
+    except (RunDirError, OSError, TrackingError) as err:
+        print_error(errors, f"{source}: {err}" if isinstance(err, TrackingError) else err)
         return EXIT_BAD_INPUT
     console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
-    worst, opts = EXIT_OK, {"verbose": verbose, "source": source}
-    for i, (run, entry) in enumerate(zip(sweep.runs, manifest["runs"], strict=True), start=1):  # 2
-        run_dir = out_dir / entry["dir"]
-        if _same_scenario(run_dir, run.scenario):
-            console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}: already complete, skipped", highlight=False)
-            entry["status"] = "complete"
-            continue
-        console.print(f"[{i}/{len(sweep.runs)}] {run.run_id}", highlight=False)
-        where = {"run_dir": run_dir, "entry": entry, "manifest": manifest, "out_dir": out_dir}
-        tracked = {
-            "name": run.run_id,
-            "experiment": sweep.name,
-            "store_dir": out_dir / TRACKING_DIR,
-            "tags": {f"axis.{k}": v for k, v in entry["labels"].items()},
-            "parents": {"mlflow": parent.run_id("mlflow")} if parent.run_id("mlflow") else None,
-        }
-        code = _run_entry(run, **where, console=console, errors=errors, tracking=tracked, **opts)
-        worst = max(worst, EXIT_FAILED if code != EXIT_OK else EXIT_OK)
+    opts = {"verbose": verbose, "source": source}
+    worst = _run_all(sweep, manifest, out_dir, parent=parent, console=console, errors=errors, **opts)  # 2
     manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
     write_sweep_manifest(out_dir, manifest)
     report = render_sweep_report(out_dir)  # 3
-    failed_runs = sum(e["status"] != "complete" for e in manifest["runs"])
+    failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
     parent.finish(
         out_dir,
-        {"runs": len(sweep.runs), "runs_failed": failed_runs},
-        status="FAILED" if failed_runs else "FINISHED",
+        {"runs": len(sweep.runs), "runs_failed": len(failed)},
+        status="FAILED" if failed else "FINISHED",
     )
-    failed = [e["run_id"] for e in manifest["runs"] if e["status"] != "complete"]
     if failed:
         print_error(errors, f"{len(failed)} of {len(sweep.runs)} runs failed: {', '.join(failed)}")
     console.print(f"sweep report: {report}", highlight=False)

@@ -31,9 +31,6 @@ result maps back to rows of an in-memory :class:`~fedsim.data.ArrayDataset`.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -170,50 +167,6 @@ def create_partitioner(spec: PartitionSpec):
     return _PARTITIONERS[spec.name](spec)
 
 
-@contextlib.contextmanager
-def _quiet(spec: PartitionSpec):
-    """Silence the known noise of a partitioner, nothing else.
-
-    NaturalIdPartitioner draws a tqdm bar on stderr that nothing can switch off;
-    ShardPartitioner's sort trips a pyarrow deprecation warning meant for its authors;
-    DirichletPartitioner warns once per failed draw (up to 9 long warnings), which
-    become one line saying how many draws it took (:func:`_one_resampling_warning`).
-    """
-    if spec.name == "dirichlet":
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        _one_resampling_warning(caught, spec)  # not reached when the split failed: its error says why
-        return
-    with contextlib.ExitStack() as stack:
-        if spec.name == "natural-id":
-            stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-        if spec.name == "shard":
-            stack.enter_context(warnings.catch_warnings())
-            warnings.simplefilter("ignore", FutureWarning)
-        yield
-
-
-_RESAMPLING = "was not satisfied for alpha"
-"""Part of flwr-datasets' DirichletPartitioner warning for a draw below ``min_partition_size``."""
-
-
-def _one_resampling_warning(caught: list[warnings.WarningMessage], spec: PartitionSpec) -> None:
-    """Re-issue what ``caught`` holds: the resampling warnings as one line, anything else as it was."""
-    failed = [w for w in caught if _RESAMPLING in str(w.message)]
-    for w in caught:
-        if w not in failed:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if failed:
-        warnings.warn(
-            f"dirichlet split: flwr-datasets drew the split {len(failed) + 1} times before every client "
-            f"had min-partition-size = {spec.min_partition_size} examples at alpha = {spec.alpha:g} "
-            "(it gives up after 10); a larger alpha or a smaller min-partition-size draws fewer times",
-            UserWarning,
-            stacklevel=4,
-        )
-
-
 def _check_split(labels: np.ndarray, spec: PartitionSpec, groups: np.ndarray | None) -> None:
     """Raise :class:`ValueError` for a split that cannot be made, before any partitioner runs."""
     n = len(labels)
@@ -278,13 +231,15 @@ def partition(
     columns = {"index": np.arange(n, dtype=np.int64), "label": np.asarray(labels, dtype=np.int64)}
     if spec.name == "natural-id":
         columns["group"] = np.asarray(groups, dtype=np.int64)
+    from fedsim.partition.quiet import quiet  # imports this module's PartitionSpec for its types only
+
     table = datasets.Dataset.from_dict(columns)
     if spec.name in _NEEDS_SHUFFLE:
         table = table.shuffle(seed=spec.seed).flatten_indices()
     partitioner = create_partitioner(spec)
     partitioner.dataset = table
     try:
-        with _quiet(spec):
+        with quiet(spec):
             parts = [
                 np.sort(np.asarray(partitioner.load_partition(pid)["index"], dtype=np.int64))
                 for pid in range(spec.num_partitions)

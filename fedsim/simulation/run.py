@@ -170,10 +170,8 @@ def simulate(
 
     1. (the caller has checked the resources: ``backend`` is :func:`backend_config`'s);
     2. build the ServerApp (the session is its strategy's hooks) and the ClientApp;
-    3. ``run_simulation`` with one SuperNode per client, from round ``round_offset + 1``;
-       or, inside ``flwr run`` (``flower_run``), the ServerApp on the grid Flower gave,
-       whose SuperNodes run :mod:`fedsim.flower_app`'s ClientApp (the same one, rebuilt
-       from the scenario in each worker);
+    3. ``run_simulation`` with one SuperNode per client, from round ``round_offset + 1``
+       (inside ``flwr run``: the ServerApp on Flower's grid, :mod:`fedsim.flower_app`);
     4. check that every round completed (or the privacy rules stopped the run) and some client trained.
 
     Args:
@@ -203,12 +201,7 @@ def simulate(
         server_app(*flower_run)
     else:
         run_simulation(
-            server_app=server_app,
-            client_app=client_app,
-            num_supernodes=spec.federation.num_clients,
-            backend_name="ray",
-            backend_config=backend,
-            verbose_logging=verbose,
+            server_app, client_app, spec.federation.num_clients, "ray", backend, verbose_logging=verbose
         )
     rounds = session.recorder.rounds  # 4
     completed = max((r.round for r in rounds), default=-1)
