@@ -67,9 +67,7 @@ def execute_run(
 ) -> int:
     """Run one validated scenario, save it to ``out_dir`` and render its report.
 
-    The run's progress is written to ``out_dir`` after every round (an earlier
-    complete run there is removed at the first one), so a killed run can be
-    continued with ``fedsim run --resume out_dir``.
+    Progress goes to ``out_dir`` every round, so a killed run continues with ``fedsim run --resume``.
 
     Args:
         scenario: a :class:`fedsim.scenario.schema.Scenario`.
@@ -81,15 +79,12 @@ def execute_run(
         source: the scenario file's name, for error messages.
         failure: if given, the error message of a failed run is appended to it.
         resume: the interrupted run's :class:`~fedsim.simulation.checkpoint.Checkpoint`, or None.
-        tracking: a sweep's run: ``name``, ``store_dir``, ``tags`` and ``parents`` for
-            :func:`fedsim.tracking.open_tracking`, and the ``experiment`` (the sweep's name);
-            None: a single run, tracked in its own folder under the scenario's name.
-        flower_run: inside ``flwr run``: the ServerApp's ``(grid, context)``, or None
-            (:func:`fedsim.commands.run.run_scenario`).
+        tracking: a sweep run's ``name``, ``experiment``, ``store_dir``, ``tags`` and ``parents``
+            (:func:`fedsim.tracking.open_tracking`); None: tracked in its own folder.
+        flower_run: inside ``flwr run``: the ServerApp's ``(grid, context)``, or None.
 
     Returns:
-        The exit code: 0, 1 (the run failed; no result written, its progress
-        kept for ``--resume``) or 2 (bad input, or a tracking backend that cannot be used).
+        The exit code: 0, 1 (failed: no result, progress kept for ``--resume``) or 2 (bad input).
     """
 
     def fail(err: object, code: int, prefix: str = "") -> int:  # prints, keeps the message, returns the code
@@ -164,14 +159,7 @@ def _run_save_report(
         trackers = _open_tracking(scenario, out_dir, resume=resume, tracking=tracking)
     except TrackingError as err:
         return fail(err, EXIT_BAD_INPUT, prefix=f"{source}: ")
-    for line in trackers.where():
-        console.print(f"  tracking: {escape(line)}", highlight=False)
-    printer = progress_printer(console, rounds=scenario.federation.rounds)
-
-    def on_round(record) -> None:
-        printer(record)
-        trackers.log_round(record)
-
+    on_round = _tracked_progress(console, scenario, trackers)
     try:
         if resume is not None:
             console.print(f"  resuming after round {resume.round}", highlight=False)
@@ -202,6 +190,19 @@ def _run_save_report(
     trackers.finish(out_dir, summary_to_json(result.summary))
     print_outcome(result.summary, report, console)
     return EXIT_OK
+
+
+def _tracked_progress(console: Console, scenario, trackers):
+    """Say where the run is tracked; then a round callback that prints each record and tracks it."""
+    for line in trackers.where():
+        console.print(f"  tracking: {escape(line)}", highlight=False)
+    printer = progress_printer(console, rounds=scenario.federation.rounds)
+
+    def on_round(record) -> None:
+        printer(record)
+        trackers.log_round(record)
+
+    return on_round
 
 
 def _after_failure(out_dir: Path, rounds: int) -> str:

@@ -142,15 +142,12 @@ def run_scenario(
         run_dir: where to write per-round progress and checkpoints, or None
             (the caller saves the final results: :func:`fedsim.results.save_run`).
         resume: the checkpoint of an interrupted run of this scenario to continue, or None.
-        flower_run: inside ``flwr run``: the ServerApp's ``(grid, context)`` (step 5 then runs on
-            Flower's grid instead of starting a simulation); None for ``fedsim run``.
+        flower_run: inside ``flwr run``: the ServerApp's ``(grid, context)`` (step 5 runs on it).
 
     Raises:
-        ConfigurationError: before anything trains: data set not installed, impossible
-            split, resources this machine lacks, privacy settings that cannot work,
-            or a resume of a SecAgg+ run.
-        fedsim.simulation.run.SimulationError: if the run stopped before its last round,
-            or every sampled client failed in every round.
+        ConfigurationError: before anything trains: data set not installed, impossible split,
+            resources this machine lacks, privacy settings that cannot work, a SecAgg+ resume.
+        fedsim.simulation.run.SimulationError: stopped before its last round, or no client ever trained.
     """
     start, earlier_s = time.perf_counter(), resume.wall_s if resume is not None else 0.0
     wall_s = lambda: earlier_s + time.perf_counter() - start  # noqa: E731 - the run's clock, resumed
