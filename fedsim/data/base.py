@@ -40,6 +40,12 @@ class DataSpec:
             small studies run fast and can overfit; None keeps them all.
         max_test_examples: any data set: at most this many test examples, drawn
             the same way; None keeps them all.
+        validation_fraction: if set, in ``(0, 0.5]``: this share of the training
+            examples (after ``max_train_examples``), a random draw with a fixed
+            seed, is held out as a validation split that takes the test split's
+            place (evaluation, the audit's non-members); the clients train on the
+            rest and the test split is never returned. Hyper-parameter tuning
+            uses it, so that no choice is made on the test set.
 
     Raises:
         ValueError: for an unknown data set, or options out of range.
@@ -54,6 +60,7 @@ class DataSpec:
     max_test_windows: int | None
     max_train_examples: int | None
     max_test_examples: int | None
+    validation_fraction: float | None = None
 
     def __post_init__(self) -> None:
         from fedsim.data.registry import available_datasets, dataset_info
@@ -67,8 +74,10 @@ class DataSpec:
             raise ValueError(f"window_length must be ≥ 1, got {self.window_length}")
         if self.window_stride is not None and self.window_stride < 1:
             raise ValueError(f"window_stride must be ≥ 1, got {self.window_stride}")
-        if self.test_fraction is not None and not 0 < self.test_fraction <= 0.5:
-            raise ValueError(f"test_fraction must be in (0, 0.5], got {self.test_fraction}")
+        for name in ("test_fraction", "validation_fraction"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value <= 0.5:
+                raise ValueError(f"{name} must be in (0, 0.5], got {value}")
         for name in (
             "max_train_windows_per_user",
             "max_test_windows",

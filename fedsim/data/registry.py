@@ -96,6 +96,34 @@ def dataset_info(name: str) -> DatasetInfo:
     return _DATASETS[name]
 
 
+VALIDATION_SEED = 1
+"""Seed of the validation draw: the same split for every scenario seed, so trials compare like with like."""
+
+
+def hold_out_validation(train: ArrayDataset, fraction: float) -> tuple[ArrayDataset, ArrayDataset]:
+    """Split ``train`` into ``(rest, validation)``: a fixed random ``fraction`` of its rows, at least one.
+
+    The draw uses its own generator (:data:`VALIDATION_SEED`), so the training
+    and test draws of :func:`load_dataset` are those of a run without validation.
+
+    Raises:
+        ValueError: if ``train`` has fewer than two examples.
+
+    Example:
+        >>> from dataclasses import fields
+        >>> options = dict.fromkeys(f.name for f in fields(DataSpec) if f.name != "dataset")
+        >>> train, _ = load_dataset(DataSpec("digits", **options))
+        >>> rest, validation = hold_out_validation(train, 0.1)
+        >>> len(rest), len(validation)
+        (1212, 135)
+    """
+    if len(train) < 2:
+        raise ValueError(f"a validation split needs at least 2 training examples, got {len(train)}")
+    size = min(len(train) - 1, max(1, round(fraction * len(train))))
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(train))
+    return train.subset(np.sort(order[size:])), train.subset(np.sort(order[:size]))
+
+
 @lru_cache(maxsize=4)
 def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
     """Load a data set's training and test splits.
@@ -106,7 +134,9 @@ def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
         spec: which data set, with its options.
 
     Returns:
-        ``(train, test)``, read-only: callers must not modify the arrays.
+        ``(train, test)``, read-only: callers must not modify the arrays. With
+        ``spec.validation_fraction``: ``(train without the validation split,
+        validation split)``; the test split is not returned (see :func:`hold_out_validation`).
 
     Raises:
         fedsim.data.DataUnavailableError: if the data set's files are not
@@ -128,6 +158,8 @@ def load_dataset(spec: DataSpec) -> tuple[ArrayDataset, ArrayDataset]:
         train = train.subset(np.sort(rng.choice(len(train), size=spec.max_train_examples, replace=False)))
     if spec.max_test_examples is not None and len(test) > spec.max_test_examples:
         test = test.subset(np.sort(rng.choice(len(test), size=spec.max_test_examples, replace=False)))
+    if spec.validation_fraction is not None:
+        train, test = hold_out_validation(train, spec.validation_fraction)
     for split in (train, test):
         for array in (split.x, split.y, split.groups):
             if array is not None:

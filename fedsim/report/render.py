@@ -150,9 +150,22 @@ def _overview(result: RunResult) -> list[str]:
         "",
         table(_ROUNDS, rounds),
         "",
+        *([note, ""] if (note := _validation_note(result)) else []),
         *([note, ""] if (note := _evaluation_note(result)) else []),
         *([f"**Stopped early:** {s.stop_reason}.", ""] if s.stop_reason else []),
     ]
+
+
+def _validation_note(result: RunResult) -> str:
+    """A warning that "test" below means the validation split, if ``data.validation-fraction`` is set."""
+    fraction = result.scenario.get("data", {}).get("validation-fraction")
+    if fraction is None:
+        return ""
+    return (
+        f"**Evaluated on a validation split**: {fmt(100 * fraction)} % of the training examples were held "
+        'out (`data.validation-fraction`) and the clients trained on the rest. Every "test" figure '
+        "below is on that split; the test set was not read (this is a tuning trial's setting)."
+    )
 
 
 def _evaluation_note(result: RunResult) -> str:

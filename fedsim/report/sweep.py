@@ -15,6 +15,7 @@ from fedsim.report.html import write_html
 from fedsim.report.sweep_data import SEED_AXIS, Cell, axis_value, group_of, run_row, summarize, summary_csv
 from fedsim.report.sweep_plots import plot_audit, plot_frontier, plot_rounds
 from fedsim.report.sweep_sections import every_run, failed, figures, groups, intro
+from fedsim.report.tuning import read_tuning, tuning_section
 from fedsim.results import load_run
 from fedsim.results.run_dir import RunDirError, write_csv
 from fedsim.results.sweeps import read_sweep_manifest
@@ -65,6 +66,7 @@ def render_sweep_report(sweep_dir: str | Path) -> Path:
     parts = [  # 4
         *intro(title, rows=rows, axes=axes, group_axes=group_axes, reference=reference),
         *groups(cells, reference),
+        *tuning_section(read_tuning(sweep_dir)),
         *failed(rows),
         *figures(canaries=any(r.get("canary_epsilon") is not None for r in rows)),
         *every_run(rows, axes),

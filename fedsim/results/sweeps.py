@@ -25,6 +25,7 @@ REPORT_FILES = (
     "frontier.png",
     "audit.png",
     "accuracy_rounds.png",
+    "tune.json",
 )
 
 

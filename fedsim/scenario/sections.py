@@ -86,6 +86,7 @@ class DataSection(_Section):
     max_test_windows: PositiveInt | None = None
     max_train_examples: PositiveInt | None = None
     max_test_examples: PositiveInt | None = None
+    validation_fraction: Annotated[float, Field(gt=0, le=0.5)] | None = None
     partitioner: PartitionerName = "iid"
     alpha: PositiveFloat | None = None
     min_partition_size: Annotated[int, Field(ge=0)] | None = None

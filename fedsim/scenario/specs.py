@@ -33,6 +33,7 @@ def data_spec(scenario: Scenario) -> DataSpec:
         max_test_windows=d.max_test_windows,
         max_train_examples=d.max_train_examples,
         max_test_examples=d.max_test_examples,
+        validation_fraction=d.validation_fraction,
     )
 
 

@@ -12,7 +12,7 @@ from fedsim.results.records import sweep_run_columns
 from fedsim.scenario.schema import Scenario
 
 SWEEP_KEY = "sweep"
-RESERVED = ("reference", "quick")
+RESERVED = ("reference", "quick", "tune")
 SECTIONS = tuple(name for name, f in Scenario.model_fields.items() if isinstance(f.default, BaseModel))
 """The scenario's tables, from the schema itself (a sweep axis may set a key of any of them)."""
 PROTECTION_KEYS = tuple(
@@ -74,6 +74,7 @@ class Sweep:
         runs: every grid point, first axis slowest.
         reference: axis name → label of the sweep report's reference runs (may be empty).
         quick: True if ``--quick`` was applied.
+        tune: the per-arm tuning (:class:`fedsim.scenario.tuning.TunePlan`), or None without a ``tune`` table.
     """
 
     name: str
@@ -81,3 +82,4 @@ class Sweep:
     runs: tuple[SweepRun, ...]
     reference: dict[str, str]
     quick: bool
+    tune: Any = None

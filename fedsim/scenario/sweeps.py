@@ -13,6 +13,7 @@ order (the first axis varies slowest), like Hydra's multirun or the
     ]
     reference = { protection = "fl" }             # optional: the sweep report's reference run
     quick = { "federation.rounds" = 2, seed = [0] }   # optional: what --quick changes
+    tune = { "federation.learning-rate" = [0.5, 2] }  # optional: a grid each arm tunes on validation
 
 * An axis named by a scenario key (``seed``, or a dotted key such as
   ``"data.alpha"``) sets that key to each value.
@@ -23,7 +24,10 @@ order (the first axis varies slowest), like Hydra's multirun or the
   non-private reference), ``both`` keeps the other level.
 * ``quick`` holds overrides for ``fedsim run --quick``: dotted keys replace
   base keys, and a list for an axis name replaces that axis's values (for a
-  labelled axis, a list of labels keeps those values).
+  labelled axis, a list of labels keeps those values); a ``tune`` table in it
+  replaces the sweep's.
+* ``tune`` names a grid that each arm (a combination of the protection axes'
+  labels, by default) tunes on a validation split: see :mod:`fedsim.scenario.tuning`.
 
 Every expanded scenario is validated before anything runs; errors name the run.
 """
@@ -40,6 +44,7 @@ from fedsim.scenario.errors import ScenarioError
 from fedsim.scenario.reading import apply_overrides, resolve_data_files, validate_scenario
 from fedsim.scenario.sweep_axes import _UNBOUNDED, _apply_quick, _axis, _drop_levels, _run_id, _set
 from fedsim.scenario.sweep_types import MAX_RUNS, RESERVED, SWEEP_KEY, Axis, Sweep, SweepRun
+from fedsim.scenario.tuning import TUNE_KEY, plan_tuning
 
 
 def _axes_and_reference(base: dict, entries: dict, table: dict, *, quick: bool) -> tuple[dict, tuple, dict]:
@@ -51,7 +56,10 @@ def _axes_and_reference(base: dict, entries: dict, table: dict, *, quick: bool) 
     if quick and "quick" not in table:
         raise ScenarioError("sweep: has no 'quick' table for --quick (e.g. quick = { seed = [0] })")
     if quick:
-        base, entries = _apply_quick(base, entries, table["quick"])
+        quick_table = table["quick"]
+        if isinstance(quick_table, dict):
+            quick_table = {k: v for k, v in quick_table.items() if k != TUNE_KEY}
+        base, entries = _apply_quick(base, entries, quick_table)
     axes = tuple(_axis(name, values) for name, values in entries.items())
     if not axes:
         raise ScenarioError("sweep: has no axes (a key with a list of values)")
@@ -140,7 +148,17 @@ def expand_sweep(
                 scenario=scenario,
             )
         )
-    return Sweep(name=name, axes=axes, runs=tuple(runs), reference=dict(reference), quick=quick)
+    tune = _tune_table(table, quick=quick)
+    plan = plan_tuning(tune, axes, tuple(runs), source=source) if tune is not None else None
+    return Sweep(name=name, axes=axes, runs=tuple(runs), reference=dict(reference), quick=quick, tune=plan)
+
+
+def _tune_table(table: dict[str, Any], *, quick: bool) -> Any:
+    """The sweep's ``tune`` table (under ``--quick``, the ``quick`` table's own if it has one), or None."""
+    quick_table = table.get("quick")
+    if quick and isinstance(quick_table, dict) and TUNE_KEY in quick_table:
+        return quick_table[TUNE_KEY]
+    return table.get(TUNE_KEY)
 
 
 def is_sweep(raw: dict[str, Any]) -> bool:

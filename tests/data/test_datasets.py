@@ -46,3 +46,33 @@ def test_idx_reader_rejects_garbage(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
         data_spec("cifar")
+
+
+def _rows(dataset):
+    """Each example as bytes (its image and label), to compare sets of rows."""
+    return {x.tobytes() + bytes([int(y)]) for x, y in zip(dataset.x, dataset.y, strict=True)}
+
+
+def test_a_validation_split_comes_from_the_training_data_never_the_test_set():
+    # Arrange
+    train, test = load_dataset(data_spec("digits", max_train_examples=1000))
+    # Act
+    rest, validation = load_dataset(data_spec("digits", max_train_examples=1000, validation_fraction=0.1))
+    # Assert: 10 % of the same 1,000 training examples, disjoint from what the clients train on
+    assert (len(rest), len(validation)) == (900, 100)
+    assert _rows(rest) | _rows(validation) == _rows(train)
+    assert not _rows(rest) & _rows(validation)
+    assert not _rows(validation) & _rows(test)
+    assert set(np.unique(validation.y)) == set(range(10))
+
+
+def test_a_validation_split_is_fixed_and_leaves_the_other_draws_alone():
+    # Arrange / Act
+    first = load_dataset(data_spec("digits", validation_fraction=0.2))[1]
+    load_dataset.cache_clear()
+    again = load_dataset(data_spec("digits", validation_fraction=0.2))[1]
+    # Assert: the same split every time; without it, the usual 1,347 / 450
+    assert np.array_equal(first.x, again.x) and len(first) == round(0.2 * 1347)
+    assert [len(s) for s in load_dataset(data_spec("digits"))] == [1347, 450]
+    with pytest.raises(ValueError, match=r"validation_fraction must be in \(0, 0.5\], got 0.6"):
+        data_spec("digits", validation_fraction=0.6)

@@ -1,0 +1,252 @@
+"""Hyper-parameter tuning in sweeps: the ``tune`` table of ``[sweep]``, its arms and their trials.
+
+A sweep compares protections; a protection compared at settings tuned for
+another is a finding about the settings, not about the protection (DP-SGD wants
+a larger learning rate and a smaller clipping norm than non-private SGD). So a
+sweep may name a small grid that each *arm* tunes on its own::
+
+    [sweep.tune]
+    "federation.learning-rate" = [0.5, 1.0, 2.0, 4.0]
+    "privacy.max-grad-norm" = [0.1, 1.0]
+    validation-fraction = 0.1          # default 0.1
+    by = ["model", "protection"]       # default: every axis but seed
+
+* An *arm* is one combination of labels of the ``by`` axes; the runs that differ
+  only on the other axes (the seeds) share its chosen configuration.
+* A *trial* is the arm's first run with one grid point applied, trained on the
+  training data less a validation split (``data.validation-fraction``) and
+  evaluated on that split: the test set is never read while tuning. The audit
+  is off in trials.
+* A key the arm does not use (``privacy.max-grad-norm`` in an arm without
+  DP-SGD) is not tuned there: grid points that resolve to the same scenario are one trial.
+* The arm's configuration is the trial with the highest final validation
+  accuracy (the first in grid order on a tie); its runs then train with it.
+
+The trials train on the same private data as the reported runs. Their privacy
+cost is **not** in the runs' ε (Papernot and Steinke 2022, "Hyperparameter
+Tuning with Renyi Differential Privacy", https://arxiv.org/abs/2110.03620); the
+sweep report says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fedsim.scenario.errors import ScenarioError
+from fedsim.scenario.schema import Scenario
+from fedsim.scenario.sweep_axes import _flatten, _label, _run_id, _set
+from fedsim.scenario.sweep_types import PROTECTION_KEYS, SECTIONS, Axis, SweepRun
+
+TUNE_KEY = "tune"
+DEFAULT_VALIDATION_FRACTION = 0.1
+"""Share of the training data each trial holds out for validation, unless ``validation-fraction`` says."""
+MAX_TRIALS = 100
+"""Grid points per arm, at most: every one is a full training run."""
+_OPTIONS = ("validation-fraction", "by")
+_UNTUNABLE = ("seed", "name", "data.validation-fraction", *PROTECTION_KEYS)
+_UNTUNABLE_SECTIONS = ("audit", "tracking", "resources")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One grid point of one arm.
+
+    Attributes:
+        trial_id: a folder-safe id from the configuration, e.g. ``learning-rate-2_max-grad-norm-0.1``.
+        config: dotted scenario key → value; keys the arm's scenario does not use are left out.
+        scenario: the trial's validated scenario (validation split, audit off).
+    """
+
+    trial_id: str
+    config: dict[str, Any]
+    scenario: Scenario
+
+
+@dataclass(frozen=True)
+class TuneArm:
+    """The runs that share one tuned configuration, and the trials that choose it.
+
+    Attributes:
+        arm_id: a folder-safe id from the ``by`` labels (``"all"`` when ``by`` is empty).
+        labels: ``by`` axis name → label.
+        trials: the distinct trials, in grid order.
+        run_ids: the sweep's runs that train with the chosen configuration.
+    """
+
+    arm_id: str
+    labels: dict[str, str]
+    trials: tuple[Trial, ...]
+    run_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TunePlan:
+    """A sweep's tuning: the grid, how arms are formed and every arm's trials.
+
+    Attributes:
+        grid: dotted scenario key → its values, in file order (the first varies slowest).
+        by: the axis names that define an arm.
+        validation_fraction: share of the training data held out in trials, in ``(0, 0.5]``.
+        arms: every arm, in the order of the sweep's runs.
+    """
+
+    grid: dict[str, tuple[Any, ...]]
+    by: tuple[str, ...]
+    validation_fraction: float
+    arms: tuple[TuneArm, ...]
+
+    @property
+    def trials(self) -> int:
+        """Trials in all (distinct grid points, summed over arms)."""
+        return sum(len(arm.trials) for arm in self.arms)
+
+
+def _where(key: str = "") -> str:
+    return f"sweep.tune.{key}" if key else "sweep.tune"
+
+
+def parse_tune_table(table: Any, axes: tuple[Axis, ...]) -> tuple[dict[str, tuple], tuple[str, ...], float]:
+    """Check a ``tune`` table: ``(grid, by, validation_fraction)``.
+
+    Raises:
+        ScenarioError: one line naming the key, for a table that is not a table,
+            a key that is not a tunable scenario key, values that are not a non-empty
+            list of plain values, an unknown ``by`` axis, a ``validation-fraction``
+            outside ``(0, 0.5]``, no key to tune, or more than :data:`MAX_TRIALS` grid points.
+    """
+    example = '{ "federation.learning-rate" = [0.5, 1.0, 2.0] }'
+    if not isinstance(table, dict):
+        raise ScenarioError(
+            f"{_where()}: must be a table of scenario keys to lists of values, e.g. {example}"
+        )
+    options = {k: table[k] for k in _OPTIONS if k in table}
+    grid: dict[str, tuple] = {}
+    for key, values in _flatten({k: v for k, v in table.items() if k not in _OPTIONS}).items():
+        if key in _UNTUNABLE or key.split(".")[0] in _UNTUNABLE_SECTIONS:
+            raise ScenarioError(
+                f"{_where(key)}: cannot be tuned (what an arm compares, or not a training setting)"
+            )
+        if "." not in key or key.split(".")[0] not in SECTIONS:
+            raise ScenarioError(f"{_where(key)}: not a scenario key (a dotted key of {', '.join(SECTIONS)})")
+        if not isinstance(values, list) or not values or any(isinstance(v, dict | list) for v in values):
+            raise ScenarioError(f"{_where(key)}: must be a non-empty list of plain values, got {values!r}")
+        if len(set(map(repr, values))) != len(values):
+            raise ScenarioError(f"{_where(key)}: values must differ, got {values!r}")
+        grid[key] = tuple(values)
+    if not grid:
+        raise ScenarioError(f"{_where()}: names no key to tune, e.g. {example}")
+    if (points := math.prod(len(v) for v in grid.values())) > MAX_TRIALS:
+        raise ScenarioError(f"{_where()}: {points} grid points per arm; at most {MAX_TRIALS}")
+    names = [a.name for a in axes]
+    by = options.get("by", [n for n in names if n != "seed"])
+    if not isinstance(by, list) or not all(isinstance(b, str) and b in names for b in by):
+        raise ScenarioError(f"{_where('by')}: must be a list of this sweep's axes {names}, got {by!r}")
+    fraction = options.get("validation-fraction", DEFAULT_VALIDATION_FRACTION)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
+        raise ScenarioError(
+            f"{_where('validation-fraction')}: must be a number in (0, 0.5], got {fraction!r}"
+        )
+    return grid, tuple(b for b in names if b in by), float(fraction)
+
+
+def apply_config(
+    scenario: Scenario, config: dict[str, Any], *, source: str, extra: dict | None = None
+) -> Scenario:
+    """``scenario`` with the dotted keys of ``config`` (and ``extra``) set, validated again.
+
+    Raises:
+        ScenarioError: naming ``source`` and the key, if the result is invalid.
+    """
+    from fedsim.scenario.reading import validate_scenario
+
+    raw = copy.deepcopy(scenario.model_dump(by_alias=True, exclude_unset=True))  # as the file gave it
+    for key, value in {**config, **(extra or {})}.items():
+        _set(raw, key, value)
+    return validate_scenario(raw, source=source)
+
+
+def _trial_overrides(scenario: Scenario, fraction: float, arm_id: str, trial_id: str) -> dict[str, Any]:
+    """What makes a run a trial: the validation split, no audit, its own name."""
+    return {
+        "data.validation-fraction": fraction,
+        "audit": {"enabled": False},
+        "tracking": {},
+        "name": f"{scenario.name.split('.')[0]}.tune.{arm_id}.{trial_id}"[:100],
+    }
+
+
+def _unused(scenario: Scenario) -> set[str]:
+    """Keys the scenario's privacy mode or strategy does not use (``max-grad-norm`` under mode "user").
+
+    Setting one would be an error, so an arm does not tune them.
+    """
+    every = _flatten(scenario.model_dump(by_alias=True, exclude_none=True))
+    return set(every) - set(_flatten(scenario.to_toml_dict()))
+
+
+def _applied(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``config`` that the resolved scenario uses (mode "none" drops DP-SGD's, for one)."""
+    used = _flatten(resolved)
+    return {k: v for k, v in config.items() if k in used}
+
+
+def _arm_trials(
+    first: SweepRun, grid: dict[str, tuple], fraction: float, arm_id: str, source: str
+) -> tuple[Trial, ...]:
+    """The distinct trials of the arm whose first run is ``first``, in grid order."""
+    trials, seen = [], set()
+    unused = _unused(first.scenario)
+    for values in itertools.product(*grid.values()):
+        config = {k: v for k, v in zip(grid, values, strict=True) if k not in unused}
+        where = f"{source} (tuning {arm_id}: {', '.join(f'{k} = {v!r}' for k, v in config.items())})"
+        tuned = apply_config(first.scenario, config, source=where)
+        config = _applied(config, tuned.to_toml_dict())
+        key = repr(sorted(_flatten(tuned.to_toml_dict()).items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        trial_id = "_".join(f"{k.split('.')[-1]}-{_label(v)}" for k, v in config.items()) or "as-given"
+        trial_id = "".join(c if c.isalnum() or c in "._-" else "-" for c in trial_id)[:100]
+        extra = _trial_overrides(first.scenario, fraction, arm_id, trial_id)
+        trials.append(Trial(trial_id, config, apply_config(tuned, {}, source=where, extra=extra)))
+    return tuple(trials)
+
+
+def plan_tuning(table: Any, axes: tuple[Axis, ...], runs: tuple[SweepRun, ...], *, source: str) -> TunePlan:
+    """The tuning of a sweep: its arms, each with its trials, every scenario validated.
+
+    Every run's scenario is also checked with every grid point, so that whichever
+    configuration an arm chooses, its runs are valid before anything trains.
+
+    Raises:
+        ScenarioError: one line naming the file and the key, for a malformed
+            ``tune`` table or a grid point that makes a trial or a run invalid.
+    """
+    try:
+        grid, by, fraction = parse_tune_table(table, axes)
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: {err}") from None
+    by_axes = tuple(a for a in axes if a.name in by)
+    groups: dict[tuple[str, ...], list[SweepRun]] = {}
+    for run in runs:
+        groups.setdefault(tuple(run.labels[a.name] for a in by_axes), []).append(run)
+    arms = []
+    for labels, members in groups.items():
+        arm_id = _run_id(by_axes, labels) if by_axes else "all"
+        trials = _arm_trials(members[0], grid, fraction, arm_id, source)
+        for run in members[1:]:
+            for trial in trials:
+                apply_config(run.scenario, trial.config, source=f"{source} (sweep run {run.run_id}, tuned)")
+        arms.append(
+            TuneArm(
+                arm_id=arm_id,
+                labels={a.name: label for a, label in zip(by_axes, labels, strict=True)},
+                trials=trials,
+                run_ids=tuple(r.run_id for r in members),
+            )
+        )
+    return TunePlan(grid=grid, by=by, validation_fraction=fraction, arms=tuple(arms))
