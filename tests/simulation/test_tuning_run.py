@@ -109,4 +109,4 @@ def test_tuning_never_reads_the_test_set(tmp_path):
         rounds = (tmp_path / trial["dir"] / "rounds.csv").read_text().splitlines()[1:]
         losses = [float(line.split(",")[2]) for line in rounds]
         assert all(math.isfinite(loss) for loss in losses), losses
-    assert arm["chosen"] == "learning-rate-1" and arm["trials"][1]["validation_accuracy"] > 0.5
+    assert arm["chosen"] == "learning-rate-1" and arm["trials"][1]["validation_accuracy"] > 0.3  # chance: 0.1
