@@ -143,7 +143,14 @@ def _run_entry(
 def _run_all(
     sweep, manifest: dict, out_dir: Path, *, parent, console: Console, errors: Console, **opts
 ) -> int:
-    """Run every grid point not already complete (step 2 of :func:`run_sweep`); the worst exit code."""
+    """Tune the arms if the sweep says so, then run every grid point not already complete.
+
+    Step 2 of :func:`run_sweep`. Returns the worst exit code.
+    """
+    if sweep.tune is not None:
+        from fedsim.commands.tune import tune_sweep
+
+        sweep = tune_sweep(sweep, manifest, out_dir, console=console, errors=errors, **opts)
     worst = EXIT_OK if all(e["status"] != "failed" for e in manifest["runs"]) else EXIT_FAILED
     entries = {e["run_id"]: e for e in manifest["runs"]}
     for i, run in enumerate(sweep.runs, start=1):
@@ -210,11 +217,9 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
        earlier sweep report and write ``sweep.json`` with every run pending;
     2. for each grid point: skip it if ``runs/<run id>`` already holds a complete
        run of the same resolved scenario (so an interrupted sweep resumes),
-       else run, save and report it: an interrupted run of the same scenario
-       continues from its checkpoint, any other incomplete folder there (which
-       only the sweep writes) is replaced; ``sweep.json`` is rewritten after each run.
-       With a ``tune`` table, every arm's trials come first
-       (:func:`fedsim.commands.tune.tune_sweep`), and its runs train with its choice;
+       else run it (an interrupted run of the same scenario from its checkpoint; any
+       other incomplete folder there is replaced) and rewrite ``sweep.json``; a
+       ``tune`` table's trials come first (:func:`fedsim.commands.tune.tune_sweep`);
     3. render the sweep report (``report.md``, ``report.html``, plots, ``runs.csv``).
 
     Args:
@@ -249,10 +254,6 @@ def run_sweep(sweep, out_dir: Path, *, console: Console, errors: Console, verbos
         return EXIT_BAD_INPUT
     console.print(f"[bold]sweep {escape(sweep.name)}[/bold]: {len(sweep.runs)} runs → {out_dir}")
     opts = {"verbose": verbose, "source": source}
-    if sweep.tune is not None:
-        from fedsim.commands.tune import tune_sweep
-
-        sweep = tune_sweep(sweep, manifest, out_dir, console=console, errors=errors, **opts)
     worst = _run_all(sweep, manifest, out_dir, parent=parent, console=console, errors=errors, **opts)  # 2
     manifest["status"] = "complete" if worst == EXIT_OK else "incomplete"
     write_sweep_manifest(out_dir, manifest)

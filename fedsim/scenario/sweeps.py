@@ -26,8 +26,8 @@ order (the first axis varies slowest), like Hydra's multirun or the
   base keys, and a list for an axis name replaces that axis's values (for a
   labelled axis, a list of labels keeps those values); a ``tune`` table in it
   replaces the sweep's.
-* ``tune`` names a grid that each arm (a combination of the protection axes'
-  labels, by default) tunes on a validation split: see :mod:`fedsim.scenario.tuning`.
+* ``tune`` names a grid that each arm (by default, a combination of labels of
+  every axis but ``seed``) tunes on a validation split: see :mod:`fedsim.scenario.tuning`.
 
 Every expanded scenario is validated before anything runs; errors name the run.
 """

@@ -15,7 +15,12 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-SWEEPS = {"study-privacy-section.toml", "canary-audit.toml", "strategies.toml"}
+SWEEPS = {
+    "study-privacy-section.toml",
+    "study-user-level-scale.toml",
+    "canary-audit.toml",
+    "strategies.toml",
+}
 
 
 @pytest.mark.parametrize(

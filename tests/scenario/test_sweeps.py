@@ -180,7 +180,7 @@ def test_the_study_expands_to_every_protection_split_model_and_seed():
     full, _ = scenario_or_sweep(ROOT / "scenarios" / "study-privacy-section.toml", [], quick=False)
     quick, _ = scenario_or_sweep(ROOT / "scenarios" / "study-privacy-section.toml", [], quick=True)
     # Assert
-    assert len(full.runs) == 2 * 2 * 2 * 7 and len(quick.runs) == 2 * 7
+    assert len(full.runs) == 2 * 2 * 7 and len(quick.runs) == 2 * 7  # seeds x splits x protections
     modes = {r.labels["protection"]: r.scenario.privacy for r in full.runs}
     assert modes["central"].mode == "none" and modes["fl"].mode == "none"
     assert [modes[f"eps-{e}"].target_epsilon for e in (1, 3, 8)] == [1.0, 3.0, 8.0]
@@ -190,6 +190,22 @@ def test_the_study_expands_to_every_protection_split_model_and_seed():
     assert full.reference == {"protection": "fl"}
     canaries = {r.labels["protection"]: r.scenario.audit.canaries for r in full.runs}
     assert canaries == {p: 0 if p in ("user-eps-8", "eps-3-secagg") else 1000 for p in canaries}
+    # each protection tunes on its own: 4 trials under DP-SGD, 2 (learning rate) otherwise
+    trials = {a.arm_id: len(a.trials) for a in full.tune.arms}
+    assert len(trials) == 7 and full.tune.trials == 4 * 4 + 3 * 2 == quick.tune.trials
+    assert trials["model-cnn_protection-eps-3"] == 4 and trials["model-cnn_protection-user-eps-8"] == 2
+    assert all(len(a.run_ids) == 2 * 2 for a in full.tune.arms)  # both splits, both seeds
+    assert {r.scenario.model.name for r in full.runs} == {"cnn"}  # the LSTM is a commented-out line
+
+
+def test_the_user_level_scale_sweep_keeps_the_data_and_scales_the_clients():
+    # Arrange / Act
+    full, _ = scenario_or_sweep(ROOT / "scenarios" / "study-user-level-scale.toml", [], quick=False)
+    # Assert: 12,000 images over 20, 200 and 2,000 clients, half of them per round, at user-level ε 8
+    sizes = {r.scenario.federation.num_clients for r in full.runs}
+    assert sizes == {20, 200, 2000} and {r.scenario.data.max_train_examples for r in full.runs} == {12000}
+    private = [r.scenario.privacy for r in full.runs if r.labels["protection"] == "user-eps-8"]
+    assert [p.user_target_epsilon for p in private] == [8.0] * 3 and private[0].target_delta < 1 / 2000
 
 
 def test_the_canary_audit_sweep_expands_to_four_protections_over_five_seeds():

@@ -34,7 +34,10 @@ def test_each_protection_arm_gets_its_own_trials_and_seeds_share_them():
     fl, dp = plan.arms
     assert fl.run_ids == ("seed-0_protection-fl", "seed-1_protection-fl")
     # max-grad-norm does not apply without DP-SGD: two distinct trials, not four
-    assert [t.config for t in fl.trials] == [{"federation.learning-rate": 0.5}, {"federation.learning-rate": 2.0}]
+    assert [t.config for t in fl.trials] == [
+        {"federation.learning-rate": 0.5},
+        {"federation.learning-rate": 2.0},
+    ]
     assert len(dp.trials) == 4 and plan.trials == 6
     assert dp.trials[1].config == {"federation.learning-rate": 0.5, "privacy.max-grad-norm": 1.0}
     assert dp.trials[1].trial_id == "learning-rate-0.5_max-grad-norm-1"
@@ -90,9 +93,18 @@ def test_quick_may_replace_the_grid():
         ({"seed": [0, 1]}, "sweep.tune.seed: cannot be tuned"),
         ({"privacy.target-epsilon": [1, 3]}, "sweep.tune.privacy.target-epsilon: cannot be tuned"),
         ({"audit.canaries": [0, 10]}, "sweep.tune.audit.canaries: cannot be tuned"),
-        ({**GRID, "by": ["split"]}, "sweep.tune.by: must be a list of this sweep's axes ['seed', 'protection']"),
-        ({**GRID, "validation-fraction": 0.9}, "sweep.tune.validation-fraction: must be a number in (0, 0.5]"),
-        ({"federation.learning-rate": list(range(1, 102))}, "sweep.tune: 101 grid points per arm; at most 100"),
+        (
+            {**GRID, "by": ["split"]},
+            "sweep.tune.by: must be a list of this sweep's axes ['seed', 'protection']",
+        ),
+        (
+            {**GRID, "validation-fraction": 0.9},
+            "sweep.tune.validation-fraction: must be a number in (0, 0.5]",
+        ),
+        (
+            {"federation.learning-rate": list(range(1, 102))},
+            "sweep.tune: 101 grid points per arm; at most 100",
+        ),
         ({"federation.learning-rate": [1.0, -2.0]}, "learning-rate = -2.0"),
         ({"federation.lerning-rate": [1.0]}, "lerning-rate"),
     ],
