@@ -188,7 +188,9 @@ def _run_save_report(
         trackers.finish(out_dir, {}, status="FAILED")
         return fail(err, EXIT_FAILED, prefix="could not write the results: ")
     trackers.finish(out_dir, summary_to_json(result.summary))
-    print_outcome(result.summary, report, console)
+    print_outcome(
+        result.summary, report, console, split="validation" if scenario.data.validation_fraction else "test"
+    )
     return EXIT_OK
 
 

@@ -48,8 +48,12 @@ def describe_privacy(p) -> str:
     return " + ".join(parts) or "no DP"
 
 
-def print_outcome(s: RunSummary, report: Path, console: Console) -> None:
-    """The closing lines of a run: stop reason, warnings, accuracy, ε, audit and the report's path."""
+def print_outcome(s: RunSummary, report: Path, console: Console, split: str = "test") -> None:
+    """The closing lines of a run: stop reason, warnings, accuracy, ε, audit and the report's path.
+
+    ``split`` names what the accuracy was measured on: ``"test"``, or ``"validation"``
+    for a run with ``data.validation-fraction`` (a tuning trial).
+    """
     p = s.privacy
     eps = f", ε {p.epsilon_max:.3f}" if p.epsilon_max is not None else ""
     eps += f", user-level ε {p.user_epsilon:.3f}" if p.user_epsilon is not None else ""
@@ -71,7 +75,7 @@ def print_outcome(s: RunSummary, report: Path, console: Console) -> None:
             f"empirical ε lower bound {attack.epsilon_lower_bound:.2f}"
         )
     console.print(
-        f"done in {s.wall_s:.1f} s: test accuracy {100 * s.final_accuracy:.2f} % "
+        f"done in {s.wall_s:.1f} s: {split} accuracy {100 * s.final_accuracy:.2f} % "
         f"(baseline {100 * s.baseline_accuracy:.2f} %){eps}{audit}",
         highlight=False,
     )

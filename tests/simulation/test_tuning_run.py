@@ -66,6 +66,7 @@ def test_each_arm_trains_with_its_best_trial_on_validation(tmp_path):
             assert json.loads((out / "runs" / run_id / "summary.json").read_text())["test_examples"] == 450
     trial_report = (out / "tune" / "protection-eps-8" / "learning-rate-1" / "report.md").read_text()
     assert "Evaluated on a validation split" in trial_report
+    assert first.stdout.count("validation accuracy") == 4 and first.stdout.count("test accuracy") == 2
     report = (out / "report.md").read_text()
     assert "## Tuning" in report and "The test set is never read while tuning." in report
     assert "4 trials in all" in report and "The tuning is not in any ε shown here." in report
