@@ -201,11 +201,11 @@ def test_the_study_expands_to_every_protection_split_model_and_seed():
 def test_the_user_level_scale_sweep_keeps_the_data_and_scales_the_clients():
     # Arrange / Act
     full, _ = scenario_or_sweep(ROOT / "scenarios" / "study-user-level-scale.toml", [], quick=False)
-    # Assert: 12,000 images over 20, 200 and 2,000 clients, half of them per round, at user-level ε 8
+    # Assert: 12,000 images over 20, 200 and 1,000 clients, half of them per round, at user-level ε 8
     sizes = {r.scenario.federation.num_clients for r in full.runs}
-    assert sizes == {20, 200, 2000} and {r.scenario.data.max_train_examples for r in full.runs} == {12000}
+    assert sizes == {20, 200, 1000} and {r.scenario.data.max_train_examples for r in full.runs} == {12000}
     private = [r.scenario.privacy for r in full.runs if r.labels["protection"] == "user-eps-8"]
-    assert [p.user_target_epsilon for p in private] == [8.0] * 3 and private[0].target_delta < 1 / 2000
+    assert [p.user_target_epsilon for p in private] == [8.0] * 3 and private[0].target_delta < 1 / 1000
 
 
 def test_the_canary_audit_sweep_expands_to_four_protections_over_five_seeds():
