@@ -126,7 +126,17 @@ def _config_text(config: dict[str, Any]) -> str:
 def tune_sweep(sweep, manifest: dict[str, Any], out_dir: Path, *, console: Console, errors: Console, **opts):
     """Step 2 of a tuned sweep (:func:`fedsim.commands.sweep.run_sweep`): tune, then retarget its runs.
 
-    Runs whose arm has no finished trial are marked failed in ``manifest`` (and not run).
+    Writes ``tune.json`` (:func:`run_tuning`) and ``sweep.json``: the runs of an arm
+    with no finished trial are marked failed in ``manifest`` and left out of the
+    returned sweep (so not run).
+
+    Args:
+        sweep: the :class:`fedsim.scenario.sweeps.Sweep`, with its ``tune`` plan.
+        manifest: the sweep's manifest (``sweep.json``), updated here.
+        out_dir: the sweep's folder.
+        console: progress (stdout).
+        errors: error lines (stderr).
+        **opts: ``verbose`` and ``source``, as for :func:`fedsim.commands.execute.execute_run`.
 
     Returns:
         The sweep with the runs to train, each with its arm's chosen configuration.
@@ -140,7 +150,11 @@ def tune_sweep(sweep, manifest: dict[str, Any], out_dir: Path, *, console: Conso
     for arm in record["arms"]:
         config = arm["config"]
         if config is None:
-            print_error(errors, f"tuning {arm['arm_id']}: no trial finished, so its runs are not trained")
+            print_error(
+                errors,
+                f"tuning {arm['arm_id']}: no trial finished with a finite validation accuracy, "
+                "so its runs are not trained",
+            )
         for run_id in arm["run_ids"]:
             if config is not None:
                 chosen[run_id] = config

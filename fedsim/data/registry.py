@@ -105,6 +105,16 @@ def hold_out_validation(train: ArrayDataset, fraction: float) -> tuple[ArrayData
 
     The draw uses its own generator (:data:`VALIDATION_SEED`), so the training
     and test draws of :func:`load_dataset` are those of a run without validation.
+    For text windowed from whole texts, a validation window may overlap
+    training windows of the same passage (as adjacent windows of a text do).
+
+    Args:
+        train: the training set (after ``max_train_examples``), ``N`` ≥ 2 rows.
+        fraction: the share to hold out, in ``(0, 1)``; ``round(fraction · N)`` rows,
+            at least 1 and at most ``N - 1``.
+
+    Returns:
+        ``(rest, validation)``, each in the original row order.
 
     Raises:
         ValueError: if ``train`` has fewer than two examples.

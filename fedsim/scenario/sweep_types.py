@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -31,6 +31,9 @@ PROTECTION_KEYS = tuple(
 REPORT_COLUMNS = sweep_run_columns(available_attacks())
 """Column names of the sweep report's ``runs.csv``: an axis may not take one of them as its name."""
 MAX_RUNS = 10_000
+
+if TYPE_CHECKING:
+    from fedsim.scenario.tuning import TunePlan
 
 
 @dataclass(frozen=True)
@@ -82,4 +85,4 @@ class Sweep:
     runs: tuple[SweepRun, ...]
     reference: dict[str, str]
     quick: bool
-    tune: Any = None
+    tune: TunePlan | None = None

@@ -149,7 +149,7 @@ def expand_sweep(
             )
         )
     tune = _tune_table(table, quick=quick)
-    plan = plan_tuning(tune, axes, tuple(runs), source=source) if tune is not None else None
+    plan = plan_tuning(tune, axes, tuple(runs), source=source, sweep_name=name) if tune is not None else None
     return Sweep(name=name, axes=axes, runs=tuple(runs), reference=dict(reference), quick=quick, tune=plan)
 
 

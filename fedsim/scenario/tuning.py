@@ -48,7 +48,7 @@ MAX_TRIALS = 100
 """Grid points per arm, at most: every one is a full training run."""
 _OPTIONS = ("validation-fraction", "by")
 _UNTUNABLE = ("seed", "name", "data.validation-fraction", *PROTECTION_KEYS)
-_UNTUNABLE_SECTIONS = ("audit", "tracking", "resources")
+_UNTUNABLE_SECTIONS = ("data", "audit", "tracking", "resources")
 
 
 @dataclass(frozen=True)
@@ -109,21 +109,9 @@ def _where(key: str = "") -> str:
     return f"sweep.tune.{key}" if key else "sweep.tune"
 
 
-def parse_tune_table(table: Any, axes: tuple[Axis, ...]) -> tuple[dict[str, tuple], tuple[str, ...], float]:
-    """Check a ``tune`` table: ``(grid, by, validation_fraction)``.
-
-    Raises:
-        ScenarioError: one line naming the key, for a table that is not a table,
-            a key that is not a tunable scenario key, values that are not a non-empty
-            list of plain values, an unknown ``by`` axis, a ``validation-fraction``
-            outside ``(0, 0.5]``, no key to tune, or more than :data:`MAX_TRIALS` grid points.
-    """
-    example = '{ "federation.learning-rate" = [0.5, 1.0, 2.0] }'
-    if not isinstance(table, dict):
-        raise ScenarioError(
-            f"{_where()}: must be a table of scenario keys to lists of values, e.g. {example}"
-        )
-    options = {k: table[k] for k in _OPTIONS if k in table}
+def _parse_grid(table: dict[str, Any], axes: tuple[Axis, ...]) -> dict[str, tuple]:
+    """The grid of a ``tune`` table: dotted scenario key → its values (see :func:`parse_tune_table`)."""
+    swept = {k: a.name for a in axes for overlay in a.overlays for k in overlay}
     grid: dict[str, tuple] = {}
     for key, values in _flatten({k: v for k, v in table.items() if k not in _OPTIONS}).items():
         if key in _UNTUNABLE or key.split(".")[0] in _UNTUNABLE_SECTIONS:
@@ -131,21 +119,58 @@ def parse_tune_table(table: Any, axes: tuple[Axis, ...]) -> tuple[dict[str, tupl
                 f"{_where(key)}: cannot be tuned (what an arm compares, or not a training setting)"
             )
         if "." not in key or key.split(".")[0] not in SECTIONS:
-            raise ScenarioError(f"{_where(key)}: not a scenario key (a dotted key of {', '.join(SECTIONS)})")
+            raise ScenarioError(
+                f"{_where(key)}: not a scenario key (a dotted key of {', '.join(SECTIONS)}); "
+                f"the table's own keys are {', '.join(_OPTIONS)}"
+            )
+        if key in swept:
+            raise ScenarioError(f"{_where(key)}: the sweep axis {swept[key]!r} sets it; sweep it or tune it")
         if not isinstance(values, list) or not values or any(isinstance(v, dict | list) for v in values):
             raise ScenarioError(f"{_where(key)}: must be a non-empty list of plain values, got {values!r}")
         if len(set(map(repr, values))) != len(values):
             raise ScenarioError(f"{_where(key)}: values must differ, got {values!r}")
         grid[key] = tuple(values)
+    return grid
+
+
+def parse_tune_table(table: Any, axes: tuple[Axis, ...]) -> tuple[dict[str, tuple], tuple[str, ...], float]:
+    """Check a ``tune`` table.
+
+    Args:
+        table: the parsed ``tune`` table (dotted or nested scenario keys → lists of
+            values, and the options ``by`` and ``validation-fraction``).
+        axes: the sweep's axes.
+
+    Returns:
+        ``(grid, by, validation_fraction)``: dotted key → values in file order; the
+        arm-defining axis names in axis order; the held-out share in ``(0, 0.5]``.
+
+    Raises:
+        ScenarioError: one line naming the key, for a table that is not a table,
+            a key that is not a tunable scenario key or that an axis sweeps, values
+            that are not a non-empty list of distinct plain values, a ``by`` that names
+            an unknown axis or leaves out a protection axis, a ``validation-fraction``
+            outside ``(0, 0.5]``, no key to tune, or more than :data:`MAX_TRIALS` grid points.
+    """
+    example = '{ "federation.learning-rate" = [0.5, 1.0, 2.0] }'
+    if not isinstance(table, dict):
+        raise ScenarioError(
+            f"{_where()}: must be a table of scenario keys to lists of values, e.g. {example}"
+        )
+    grid = _parse_grid(table, axes)
     if not grid:
         raise ScenarioError(f"{_where()}: names no key to tune, e.g. {example}")
     if (points := math.prod(len(v) for v in grid.values())) > MAX_TRIALS:
         raise ScenarioError(f"{_where()}: {points} grid points per arm; at most {MAX_TRIALS}")
     names = [a.name for a in axes]
-    by = options.get("by", [n for n in names if n != "seed"])
+    by = table.get("by", [n for n in names if n != "seed"])
     if not isinstance(by, list) or not all(isinstance(b, str) and b in names for b in by):
         raise ScenarioError(f"{_where('by')}: must be a list of this sweep's axes {names}, got {by!r}")
-    fraction = options.get("validation-fraction", DEFAULT_VALIDATION_FRACTION)
+    if missing := [a.name for a in axes if a.touches_privacy and a.name not in by]:
+        raise ScenarioError(
+            f"{_where('by')}: must include the protection axes {missing}: each protection tunes on its own"
+        )
+    fraction = table.get("validation-fraction", DEFAULT_VALIDATION_FRACTION)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 0.5:
         raise ScenarioError(
             f"{_where('validation-fraction')}: must be a number in (0, 0.5], got {fraction!r}"
@@ -158,6 +183,15 @@ def apply_config(
 ) -> Scenario:
     """``scenario`` with the dotted keys of ``config`` (and ``extra``) set, validated again.
 
+    Args:
+        scenario: a validated scenario; its keys as the file gave them are the base.
+        config: dotted scenario key → value (a table value replaces the whole table).
+        source: the file name and run, for error messages.
+        extra: more dotted keys to set after ``config``.
+
+    Returns:
+        The new validated scenario.
+
     Raises:
         ScenarioError: naming ``source`` and the key, if the result is invalid.
     """
@@ -169,23 +203,29 @@ def apply_config(
     return validate_scenario(raw, source=source)
 
 
-def _trial_overrides(scenario: Scenario, fraction: float, arm_id: str, trial_id: str) -> dict[str, Any]:
-    """What makes a run a trial: the validation split, no audit, its own name."""
+def _trial_overrides(sweep_name: str, fraction: float, arm_id: str, trial_id: str) -> dict[str, Any]:
+    """What makes a run a trial: the validation split, no audit or tracking, its own name."""
     return {
         "data.validation-fraction": fraction,
         "audit": {"enabled": False},
         "tracking": {},
-        "name": f"{scenario.name.split('.')[0]}.tune.{arm_id}.{trial_id}"[:100],
+        "name": f"{sweep_name}.tune.{arm_id}.{trial_id}"[:100],
     }
 
 
 def _unused(scenario: Scenario) -> set[str]:
     """Keys the scenario's privacy mode or strategy does not use (``max-grad-norm`` under mode "user").
 
-    Setting one would be an error, so an arm does not tune them.
+    Setting one would be an error, so an arm does not tune them. Keys whose
+    default is None (``clipped-count-stddev``, ``eta``) count too.
     """
-    every = _flatten(scenario.model_dump(by_alias=True, exclude_none=True))
-    return set(every) - set(_flatten(scenario.to_toml_dict()))
+    raw = scenario.model_dump(by_alias=True)
+    used = {
+        **raw,
+        "privacy": scenario.privacy.applicable(raw["privacy"]),
+        "federation": scenario.federation.applicable(raw["federation"]),
+    }
+    return set(_flatten(raw)) - set(_flatten(used))
 
 
 def _applied(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +235,7 @@ def _applied(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]
 
 
 def _arm_trials(
-    first: SweepRun, grid: dict[str, tuple], fraction: float, arm_id: str, source: str
+    first: SweepRun, grid: dict[str, tuple], fraction: float, arm_id: str, *, source: str, sweep_name: str
 ) -> tuple[Trial, ...]:
     """The distinct trials of the arm whose first run is ``first``, in grid order."""
     trials, seen = [], set()
@@ -211,16 +251,32 @@ def _arm_trials(
         seen.add(key)
         trial_id = "_".join(f"{k.split('.')[-1]}-{_label(v)}" for k, v in config.items()) or "as-given"
         trial_id = "".join(c if c.isalnum() or c in "._-" else "-" for c in trial_id)[:100]
-        extra = _trial_overrides(first.scenario, fraction, arm_id, trial_id)
+        if any(t.trial_id == trial_id for t in trials):
+            raise ScenarioError(
+                f"{where}: two trials would share the folder {trial_id!r}; use distinct values"
+            )
+        extra = _trial_overrides(sweep_name, fraction, arm_id, trial_id)
         trials.append(Trial(trial_id, config, apply_config(tuned, {}, source=where, extra=extra)))
     return tuple(trials)
 
 
-def plan_tuning(table: Any, axes: tuple[Axis, ...], runs: tuple[SweepRun, ...], *, source: str) -> TunePlan:
+def plan_tuning(
+    table: Any, axes: tuple[Axis, ...], runs: tuple[SweepRun, ...], *, source: str, sweep_name: str
+) -> TunePlan:
     """The tuning of a sweep: its arms, each with its trials, every scenario validated.
 
     Every run's scenario is also checked with every grid point, so that whichever
     configuration an arm chooses, its runs are valid before anything trains.
+
+    Args:
+        table: the sweep's ``tune`` table (see :func:`parse_tune_table`).
+        axes: the sweep's axes.
+        runs: the sweep's runs, first axis slowest; an arm's first run is its trials' base.
+        source: the file name, for error messages.
+        sweep_name: the sweep's name; trials are named ``<sweep_name>.tune.<arm>.<trial>``.
+
+    Returns:
+        The plan: the grid, ``by``, the validation share and every arm with its trials.
 
     Raises:
         ScenarioError: one line naming the file and the key, for a malformed
@@ -237,7 +293,7 @@ def plan_tuning(table: Any, axes: tuple[Axis, ...], runs: tuple[SweepRun, ...], 
     arms = []
     for labels, members in groups.items():
         arm_id = _run_id(by_axes, labels) if by_axes else "all"
-        trials = _arm_trials(members[0], grid, fraction, arm_id, source)
+        trials = _arm_trials(members[0], grid, fraction, arm_id, source=source, sweep_name=sweep_name)
         for run in members[1:]:
             for trial in trials:
                 apply_config(run.scenario, trial.config, source=f"{source} (sweep run {run.run_id}, tuned)")

@@ -66,7 +66,7 @@ def test_a_validation_split_comes_from_the_training_data_never_the_test_set():
     assert set(np.unique(validation.y)) == set(range(10))
 
 
-def test_a_validation_split_is_fixed_and_leaves_the_other_draws_alone():
+def test_a_validation_split_is_fixed_and_absent_by_default():
     # Arrange / Act
     first = load_dataset(data_spec("digits", validation_fraction=0.2))[1]
     load_dataset.cache_clear()

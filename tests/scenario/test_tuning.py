@@ -57,9 +57,9 @@ def test_a_trial_trains_on_a_validation_split_without_the_audit():
 
 def test_by_and_validation_fraction_are_read():
     # Act
-    plan = sweep({**GRID, "by": [], "validation-fraction": 0.2}).tune
-    # Assert: one arm for the whole sweep, tuned on its first run (fl, seed 0)
-    assert [a.arm_id for a in plan.arms] == ["all"] and len(plan.arms[0].run_ids) == 4
+    plan = sweep({**GRID, "by": [], "validation-fraction": 0.2}, seed=[0, 1]).tune
+    # Assert: one arm for the whole sweep (no protection axis here), tuned on its first run
+    assert [a.arm_id for a in plan.arms] == ["all"] and plan.arms[0].run_ids == ("seed-0", "seed-1")
     assert plan.arms[0].trials[0].scenario.data.validation_fraction == 0.2
 
 
@@ -106,7 +106,10 @@ def test_quick_may_replace_the_grid():
             "sweep.tune: 101 grid points per arm; at most 100",
         ),
         ({"federation.learning-rate": [1.0, -2.0]}, "learning-rate = -2.0"),
-        ({"federation.lerning-rate": [1.0]}, "lerning-rate"),
+        ({"federation.lerning-rate": [1.0]}, "federation.lerning-rate: unknown key"),
+        ({"data.max-train-examples": [100, 200]}, "sweep.tune.data.max-train-examples: cannot be tuned"),
+        ({"by": ["seed"], **GRID}, "sweep.tune.by: must include the protection axes ['protection']"),
+        ({"validation_fraction": 0.2, **GRID}, "the table's own keys are validation-fraction, by"),
     ],
 )
 def test_a_malformed_tune_table_is_one_line_naming_the_key(tune, message):
@@ -116,6 +119,28 @@ def test_a_malformed_tune_table_is_one_line_naming_the_key(tune, message):
     # Assert
     text = str(caught.value)
     assert text.startswith("s.toml") and message in text and "\n" not in text
+
+
+def test_a_key_an_axis_sweeps_cannot_be_tuned_too():
+    # Act
+    with pytest.raises(ScenarioError) as caught:
+        sweep(GRID, **{"federation.learning-rate": [0.05, 0.5], "protection": PROTECTIONS})
+    # Assert
+    assert "sweep.tune.federation.learning-rate: the sweep axis 'federation.learning-rate' sets it" in str(
+        caught.value
+    )
+
+
+def test_keys_an_arm_does_not_use_are_not_tuned_there_even_without_a_default():
+    # Arrange: clipped-count-stddev (default None) belongs to adaptive user-level clipping only
+    tune = {"privacy.clipped-count-stddev": [1.0, 5.0], "federation.learning-rate": [0.5, 2.0]}
+    protections = [*PROTECTIONS, {"label": "user", "privacy": {"mode": "user", "user-noise-multiplier": 1.0}}]
+    # Act
+    plan = sweep(tune, protection=protections).tune
+    # Assert: every arm tunes the learning rate only (fixed clipping here), two trials each
+    assert [[t.config for t in a.trials] for a in plan.arms] == [
+        [{"federation.learning-rate": 0.5}, {"federation.learning-rate": 2.0}]
+    ] * 3
 
 
 def test_the_best_trial_is_the_highest_validation_accuracy_first_on_ties():

@@ -76,6 +76,8 @@ def test_each_arm_trains_with_its_best_trial_on_validation(tmp_path):
     # Assert: trials and runs are all skipped
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("already complete, skipped") == 4 + 2
+    assert json.loads((out / "tune.json").read_text()) == record  # written again, the same choices
+    assert "## Tuning" in (out / "report.md").read_text()
 
 
 @pytest.fixture
