@@ -139,6 +139,7 @@ def _overview(result: RunResult) -> list[str]:
     return [
         f"# fedsim report: {fmt(s.scenario)}",
         "",
+        *([note, ""] if (note := _validation_note(result)) else []),
         _headline(s),
         "",
         "Baseline accuracy: always predicting the most frequent label (for text, character) "
@@ -150,7 +151,6 @@ def _overview(result: RunResult) -> list[str]:
         "",
         table(_ROUNDS, rounds),
         "",
-        *([note, ""] if (note := _validation_note(result)) else []),
         *([note, ""] if (note := _evaluation_note(result)) else []),
         *([f"**Stopped early:** {s.stop_reason}.", ""] if s.stop_reason else []),
     ]
@@ -163,8 +163,9 @@ def _validation_note(result: RunResult) -> str:
         return ""
     return (
         f"**Evaluated on a validation split**: {fmt(100 * fraction)} % of the training examples were held "
-        'out (`data.validation-fraction`) and the clients trained on the rest. Every "test" figure '
-        "below is on that split; the test set was not read (this is a tuning trial's setting)."
+        "out (`data.validation-fraction`, as a sweep's tuning trials set it) and the clients trained on "
+        'the rest. Every "test" figure and "test set" in this report means that split (accuracy, loss, '
+        "baseline, the audit's non-members); the test set itself was not read."
     )
 
 

@@ -44,7 +44,7 @@ from fedsim.scenario.errors import ScenarioError
 from fedsim.scenario.reading import apply_overrides, resolve_data_files, validate_scenario
 from fedsim.scenario.sweep_axes import _UNBOUNDED, _apply_quick, _axis, _drop_levels, _run_id, _set
 from fedsim.scenario.sweep_types import MAX_RUNS, RESERVED, SWEEP_KEY, Axis, Sweep, SweepRun
-from fedsim.scenario.tuning import TUNE_KEY, plan_tuning
+from fedsim.scenario.tuning import TUNE_KEY, parse_tune_table, plan_tuning
 
 
 def _axes_and_reference(base: dict, entries: dict, table: dict, *, quick: bool) -> tuple[dict, tuple, dict]:
@@ -148,17 +148,27 @@ def expand_sweep(
                 scenario=scenario,
             )
         )
-    tune = _tune_table(table, quick=quick)
+    tune = _tune_table(table, axes, quick=quick, source=source)
     plan = plan_tuning(tune, axes, tuple(runs), source=source, sweep_name=name) if tune is not None else None
     return Sweep(name=name, axes=axes, runs=tuple(runs), reference=dict(reference), quick=quick, tune=plan)
 
 
-def _tune_table(table: dict[str, Any], *, quick: bool) -> Any:
-    """The sweep's ``tune`` table (under ``--quick``, the ``quick`` table's own if it has one), or None."""
+def _tune_table(table: dict[str, Any], axes: tuple[Axis, ...], *, quick: bool, source: str) -> Any:
+    """The sweep's ``tune`` table (under ``--quick``, the ``quick`` table's own if it has one), or None.
+
+    A ``quick.tune`` table is checked with or without ``--quick``.
+
+    Raises:
+        ScenarioError: for a malformed ``quick.tune`` table, naming ``sweep.quick.tune``.
+    """
     quick_table = table.get("quick")
-    if quick and isinstance(quick_table, dict) and TUNE_KEY in quick_table:
-        return quick_table[TUNE_KEY]
-    return table.get(TUNE_KEY)
+    if not (isinstance(quick_table, dict) and TUNE_KEY in quick_table):
+        return table.get(TUNE_KEY)
+    try:
+        parse_tune_table(quick_table[TUNE_KEY], axes)
+    except ScenarioError as err:
+        raise ScenarioError(f"{source}: {str(err).replace('sweep.tune', 'sweep.quick.tune', 1)}") from None
+    return quick_table[TUNE_KEY] if quick else table.get(TUNE_KEY)
 
 
 def is_sweep(raw: dict[str, Any]) -> bool:

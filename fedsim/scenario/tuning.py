@@ -109,19 +109,31 @@ def _where(key: str = "") -> str:
     return f"sweep.tune.{key}" if key else "sweep.tune"
 
 
+def _why_untunable(key: str) -> str:
+    """Why ``key`` cannot be tuned, and what to do instead (one clause)."""
+    if key in PROTECTION_KEYS:
+        return "it is what the arms compare; make it a protection axis of the sweep instead"
+    if key == "seed":
+        return "seeds are repetitions; make seed a sweep axis instead"
+    if key.split(".")[0] == "data":
+        return "[data] decides the data the trials are scored on; sweep it as an axis instead"
+    if key == "name":
+        return "it names the run"
+    return f"[{key.split('.')[0]}] does not change how a model trains"
+
+
 def _parse_grid(table: dict[str, Any], axes: tuple[Axis, ...]) -> dict[str, tuple]:
     """The grid of a ``tune`` table: dotted scenario key → its values (see :func:`parse_tune_table`)."""
     swept = {k: a.name for a in axes for overlay in a.overlays for k in overlay}
     grid: dict[str, tuple] = {}
     for key, values in _flatten({k: v for k, v in table.items() if k not in _OPTIONS}).items():
         if key in _UNTUNABLE or key.split(".")[0] in _UNTUNABLE_SECTIONS:
-            raise ScenarioError(
-                f"{_where(key)}: cannot be tuned (what an arm compares, or not a training setting)"
-            )
+            raise ScenarioError(f"{_where(key)}: cannot be tuned: {_why_untunable(key)}")
         if "." not in key or key.split(".")[0] not in SECTIONS:
+            tunable = ", ".join(s for s in SECTIONS if s not in _UNTUNABLE_SECTIONS)
             raise ScenarioError(
-                f"{_where(key)}: not a scenario key (a dotted key of {', '.join(SECTIONS)}); "
-                f"the table's own keys are {', '.join(_OPTIONS)}"
+                f"{_where(key)}: not a tunable scenario key (a dotted key of {tunable}, e.g. "
+                f'"federation.learning-rate"); the table\'s own keys are {", ".join(_OPTIONS)}'
             )
         if key in swept:
             raise ScenarioError(f"{_where(key)}: the sweep axis {swept[key]!r} sets it; sweep it or tune it")

@@ -86,12 +86,15 @@ def test_quick_may_replace_the_grid():
     [
         ([0.5, 1.0], "sweep.tune: must be a table of scenario keys to lists of values"),
         ({}, "sweep.tune: names no key to tune"),
-        ({"learning-rate": [1.0]}, "sweep.tune.learning-rate: not a scenario key"),
+        (
+            {"learning-rate": [1.0]},
+            "sweep.tune.learning-rate: not a tunable scenario key (a dotted key of model",
+        ),
         ({"federation.learning-rate": 1.0}, "sweep.tune.federation.learning-rate: must be a non-empty list"),
         ({"federation.learning-rate": []}, "sweep.tune.federation.learning-rate: must be a non-empty list"),
         ({"federation.learning-rate": [1, 1]}, "sweep.tune.federation.learning-rate: values must differ"),
-        ({"seed": [0, 1]}, "sweep.tune.seed: cannot be tuned"),
-        ({"privacy.target-epsilon": [1, 3]}, "sweep.tune.privacy.target-epsilon: cannot be tuned"),
+        ({"seed": [0, 1]}, "sweep.tune.seed: cannot be tuned: seeds are repetitions; make seed a sweep axis"),
+        ({"privacy.target-epsilon": [1, 3]}, "target-epsilon: cannot be tuned: it is what the arms compare"),
         ({"audit.canaries": [0, 10]}, "sweep.tune.audit.canaries: cannot be tuned"),
         (
             {**GRID, "by": ["split"]},
@@ -119,6 +122,14 @@ def test_a_malformed_tune_table_is_one_line_naming_the_key(tune, message):
     # Assert
     text = str(caught.value)
     assert text.startswith("s.toml") and message in text and "\n" not in text
+
+
+def test_a_malformed_quick_tune_table_is_an_error_without_quick_too():
+    # Act
+    with pytest.raises(ScenarioError) as caught:
+        expand_sweep({**BASE, "sweep": {"protection": PROTECTIONS, "quick": {"tune": 3}}}, source="s.toml")
+    # Assert
+    assert str(caught.value).startswith("s.toml: sweep.quick.tune: must be a table of scenario keys")
 
 
 def test_a_key_an_axis_sweeps_cannot_be_tuned_too():
