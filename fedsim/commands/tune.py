@@ -90,19 +90,22 @@ def run_tuning(plan, out_dir: Path, *, console: Console, errors: Console, **opts
     for arm in plan.arms:
         if len(arm.trials) == 1:  # nothing to choose (no grid key applies to this arm): no trial runs
             record["arms"].append(_arm_record(arm, [], None, arm.trials[0].config))
-            continue
-        console.print(f"tuning {arm.arm_id}: {len(arm.trials)} trials", highlight=False)
-        trials = [
-            _trial(t, out_dir / TUNE_DIR / arm.arm_id / t.trial_id, console=console, errors=errors, **opts)
-            for t in arm.trials
-        ]
-        chosen = best_trial({t["trial_id"]: t["validation_accuracy"] for t in trials})
-        config = next((t["config"] for t in trials if t["trial_id"] == chosen), None)
-        record["arms"].append(_arm_record(arm, trials, chosen, config))
-        if config is not None:
-            console.print(f"  chosen: {_config_text(config)}", highlight=False)
-        (out_dir / TUNE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    (out_dir / TUNE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        else:
+            console.print(f"tuning {arm.arm_id}: {len(arm.trials)} trials", highlight=False)
+            trials = [
+                _trial(
+                    t, out_dir / TUNE_DIR / arm.arm_id / t.trial_id, console=console, errors=errors, **opts
+                )
+                for t in arm.trials
+            ]
+            chosen = best_trial({t["trial_id"]: t["validation_accuracy"] for t in trials})
+            config = next((t["config"] for t in trials if t["trial_id"] == chosen), None)
+            record["arms"].append(_arm_record(arm, trials, chosen, config))
+            if config is not None:
+                console.print(f"  chosen: {_config_text(config)}", highlight=False)
+        (out_dir / TUNE_FILE).write_text(
+            json.dumps(record, indent=2) + "\n", encoding="utf-8"
+        )  # after each arm
     return record
 
 

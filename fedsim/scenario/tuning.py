@@ -148,12 +148,6 @@ def _unused(scenario: Scenario) -> set[str]:
     return set(_flatten(raw)) - set(_flatten(used))
 
 
-def _applied(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
-    """The keys of ``config`` that the resolved scenario uses (mode "none" drops DP-SGD's, for one)."""
-    used = _flatten(resolved)
-    return {k: v for k, v in config.items() if k in used}
-
-
 def _arm_trials(
     first: SweepRun, grid: dict[str, tuple], fraction: float, arm_id: str, *, source: str, sweep_name: str
 ) -> tuple[Trial, ...]:
@@ -164,7 +158,6 @@ def _arm_trials(
         config = {k: v for k, v in zip(grid, values, strict=True) if k not in unused}
         where = f"{source} (tuning {arm_id}: {', '.join(f'{k} = {v!r}' for k, v in config.items())})"
         tuned = apply_config(first.scenario, config, source=where)
-        config = _applied(config, tuned.to_toml_dict())
         key = repr(sorted(_flatten(tuned.to_toml_dict()).items()))
         if key in seen:
             continue
